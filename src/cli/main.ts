@@ -1,0 +1,190 @@
+#!/usr/bin/env node
+// The learnpipe command line. Exit codes: 0 ok, 1 a quality gate blocked the run, 2 usage or config
+// error, 3 a source could not be read, 4 an internal error (a bug: please report it).
+import { Command, CommanderError, Option } from 'commander';
+import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadConfig, ConfigError } from '../config/load.js';
+import { MappingError } from '../normalize/mapping.js';
+import { SourceReadError } from '../sources/files.js';
+import { KeyError, createKeyFile, loadKey } from '../privacy/keys.js';
+import { runIngest, runPipeline } from '../pipeline.js';
+import { createLogger, ingestProgress } from './progress.js';
+import { STARTER_CONFIG } from './init-template.js';
+import { runDemo } from './demo.js';
+import { printIngestSummary } from './summary.js';
+import { generateDataset } from '../generate/index.js';
+
+export const EXIT = { ok: 0, blocked: 1, usage: 2, source: 3, internal: 4 } as const;
+
+const version = (() => {
+  try {
+    return JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version as string;
+  } catch {
+    return '0.0.0';
+  }
+})();
+
+function isoDateOrTimestamp(v: string): string {
+  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?)?$/.test(v) || Number.isNaN(Date.parse(v.replace(' ', 'T') + (v.length === 10 ? 'T00:00:00Z' : 'Z')))) {
+    throw new CommanderError(EXIT.usage, 'learnpipe.asOf', `--as-of expects a date like 2024-05-01 (or 2024-05-01T00:00), got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function positiveInt(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new CommanderError(EXIT.usage, 'learnpipe.int', `${name} expects a positive whole number, got ${JSON.stringify(v)}`);
+    return n;
+  };
+}
+
+function emit(json: boolean, human: () => void, data: unknown) {
+  if (json) process.stdout.write(JSON.stringify(data, null, 2) + '\n');
+  else human();
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('learnpipe')
+    .description('Turn raw learning activity (LMS logs, xAPI, HRIS exports) into trustworthy, point-in-time training data.')
+    .version(version)
+    .option('--json', 'print a machine-readable JSON summary on stdout')
+    .option('-q, --quiet', 'no progress or log lines')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 ok · 1 a quality gate blocked the run · 2 usage or config error · 3 a source could not be read · 4 internal error
+
+Quick start:
+  learnpipe demo                       generate a synthetic LMS + HRIS data set and run the whole pipeline on it
+  learnpipe init                       write a commented starter pipeline.yaml
+  learnpipe validate -c pipeline.yaml  check a config (file, line and field of every mistake)
+  learnpipe run -c pipeline.yaml --as-of 2024-05-01`,
+    );
+  const globals = () => program.opts<{ json?: boolean; quiet?: boolean }>();
+  const configOption = () => new Option('-c, --config <file>', 'pipeline config').default('pipeline.yaml');
+
+  program
+    .command('init')
+    .description('Write a commented starter pipeline.yaml (and, with --key, a fresh pseudonym key file).')
+    .option('-o, --out <file>', 'where to write the config', 'pipeline.yaml')
+    .option('--key <file>', 'also create a pseudonym key file (owner-only permissions)')
+    .option('--force', 'overwrite an existing config')
+    .action((o: { out: string; key?: string; force?: boolean }) => {
+      if (existsSync(o.out) && !o.force) throw new CommanderError(EXIT.usage, 'learnpipe.init', `${o.out} exists; use --force to overwrite it`);
+      mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
+      writeFileSync(o.out, STARTER_CONFIG);
+      const key = o.key ? createKeyFile(o.key) : undefined;
+      emit(globals().json ?? false, () => {
+        console.log(`wrote ${o.out}${key ? `\ncreated key file ${key} (keep it out of git; anyone with it can link pseudonyms to people)` : ''}`);
+        console.log(`next: edit the sources, then \`learnpipe validate -c ${o.out}\``);
+      }, { config: path.resolve(o.out), key_file: key ?? null });
+    });
+
+  program
+    .command('validate')
+    .description('Check a pipeline config: YAML syntax, every field against the schema, time zones, that each source path matches files, and that the pseudonym key can be found.')
+    .addOption(configOption())
+    .action((o: { config: string }) => {
+      const loaded = loadConfig(o.config, { checkFiles: true });
+      loadKey(loaded.config.keys.pseudonym, loaded.baseDir, 'pseudonym');
+      emit(globals().json ?? false, () => console.log(`${loaded.file}: ok (${loaded.config.sources.length} sources)`), { ok: true, config: loaded.file, sources: loaded.config.sources.map((s) => s.name) });
+    });
+
+  program
+    .command('generate')
+    .description('Write a realistic synthetic LMS + HRIS data set (with planted duplicates, malformed and late rows, DST edge cases, a renamed course and a planted signal) and its ground truth. Same seed, same bytes.')
+    .requiredOption('-o, --out <dir>', 'output folder')
+    .option('--users <n>', 'number of learners', positiveInt('--users'), 500)
+    .option('--days <n>', 'length of the period in days', positiveInt('--days'), 120)
+    .option('--seed <n>', 'random seed', (v) => Number(v), 42)
+    .option('--start <date>', 'first day of the period', '2024-01-01')
+    .action(async (o: { out: string; users: number; days: number; seed: number; start: string }) => {
+      const truth = await generateDataset({ out: o.out, users: o.users, days: o.days, seed: o.seed, start: o.start });
+      emit(globals().json ?? false, () => console.log(`wrote a synthetic data set to ${o.out} (ground truth in ${path.join(o.out, 'ground_truth.json')})`), truth);
+    });
+
+  program
+    .command('ingest')
+    .description('Load new files of every source (or --source) into the warehouse: normalise, pseudonymise, deduplicate, reject what cannot be read. Files already loaded are skipped.')
+    .addOption(configOption())
+    .option('-s, --source <name...>', 'only these sources')
+    .option('--as-of <date>', 'logical run date recorded with the loads', isoDateOrTimestamp)
+    .action(async (o: { config: string; source?: string[]; asOf?: string }) => {
+      const loaded = loadConfig(o.config);
+      const log = createLogger({ quiet: globals().quiet });
+      const { summary, warehouse } = await runIngest(loaded, { asOf: o.asOf, sources: o.source, progress: globals().json ? {} : ingestProgress(log, { quiet: globals().quiet }) });
+      emit(globals().json ?? false, () => printIngestSummary(summary, { warehouse }), { warehouse, ...summary });
+    });
+
+  program
+    .command('run')
+    .description('Run the pipeline: ingest every source, then build and publish the outputs for --as-of into output_dir (atomically: a failed run leaves the previous outputs untouched).')
+    .addOption(configOption())
+    .option('--as-of <date>', 'logical run date (default: today, UTC); same inputs + config + --as-of give byte-identical outputs', isoDateOrTimestamp)
+    .action(async (o: { config: string; asOf?: string }) => {
+      const loaded = loadConfig(o.config);
+      const asOf = o.asOf ?? new Date().toISOString().slice(0, 10);
+      const log = createLogger({ quiet: globals().quiet });
+      const summary = await runPipeline(loaded, { asOf, progress: globals().json ? {} : ingestProgress(log, { quiet: globals().quiet }) });
+      emit(globals().json ?? false, () => printIngestSummary(summary.ingest, { warehouse: summary.warehouse, outputs: summary.outputs, asOf }), summary);
+    });
+
+  program
+    .command('demo')
+    .description('Generate a synthetic LMS + HRIS data set in --dir, write its pipeline.yaml and a pseudonym key, and run the whole pipeline on it. Needs no server and no download.')
+    .option('-d, --dir <dir>', 'work folder (raw/, warehouse.duckdb, out/)', './learnpipe-demo')
+    .option('--users <n>', 'number of learners', positiveInt('--users'), 500)
+    .option('--days <n>', 'length of the period in days', positiveInt('--days'), 120)
+    .option('--seed <n>', 'random seed', (v) => Number(v), 42)
+    .action(async (o: { dir: string; users: number; days: number; seed: number }) => {
+      const log = createLogger({ quiet: globals().quiet });
+      const result = await runDemo({ dir: o.dir, users: o.users, days: o.days, seed: o.seed, log, progress: globals().json ? {} : ingestProgress(log, { quiet: globals().quiet }) });
+      emit(globals().json ?? false, () => result.print(), result.summary);
+    });
+
+  const keys = program.command('keys').description('Manage secret keys (pseudonym key files).');
+  keys
+    .command('create')
+    .description('Create a random 32-byte key file readable by its owner only. Refuses to overwrite an existing key.')
+    .requiredOption('-o, --out <file>', 'key file to create')
+    .action((o: { out: string }) => {
+      const p = createKeyFile(o.out);
+      emit(globals().json ?? false, () => console.log(`created ${p} (mode 600). Keep it out of git; losing it makes existing pseudonyms unreproducible.`), { key_file: p });
+    });
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+      if (err.code.startsWith('learnpipe.')) process.stderr.write(`error: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    if (err instanceof ConfigError || err instanceof MappingError || err instanceof KeyError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    if (err instanceof SourceReadError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      return EXIT.source;
+    }
+    process.stderr.write(`internal error: ${(err as Error).stack ?? String(err)}\n`);
+    return EXIT.internal;
+  }
+}
+
+const invokedDirectly = process.argv[1] && /[\\/]cli[\\/]main\.(?:ts|js)$/.test(process.argv[1]);
+if (invokedDirectly) {
+  main().then((code) => process.exit(code));
+}

@@ -1,0 +1,190 @@
+// pipeline.yaml, as a zod schema. Every object is strict, so a misspelled key is an error that names
+// it, and every field says what it expects. Paths in the file are relative to the file's folder.
+import { z } from 'zod';
+import { LOADABLE_TABLES } from '../schema/canonical.js';
+
+export function isValidTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a name of letters, digits and underscores, not starting with a digit');
+const timeZone = z.string().refine(isValidTimeZone, { message: 'expected an IANA time zone such as Europe/London or America/New_York' });
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date as YYYY-MM-DD');
+
+/** Where a secret key comes from: an environment variable, a key file, or both (env wins). Never the key itself. */
+export const keySourceSchema = z
+  .object({
+    env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'expected an environment variable name').optional(),
+    file: z.string().min(1, 'expected a path to a key file').optional(),
+  })
+  .strict()
+  .refine((k) => k.env || k.file, { message: 'name an environment variable (env) or a key file (file) for the key' });
+
+/** A value taken from a column (a dotted path for JSON sources), a constant, and/or mapped through a table. */
+export const valueSpecSchema = z.union([
+  z.string().min(1),
+  z
+    .object({
+      column: z.string().min(1).optional(),
+      const: z.union([z.string(), z.number(), z.boolean()]).optional(),
+      map: z.record(z.string(), z.string()).optional(),
+      /** Multiply a numeric value, e.g. 0.001 for milliseconds to seconds. */
+      scale: z.number().positive().optional(),
+    })
+    .strict()
+    .refine((v) => v.column !== undefined || v.const !== undefined, { message: 'give a column or a const' }),
+]);
+
+export const timeSpecSchema = z.union([
+  z.string().min(1),
+  z
+    .object({
+      column: z.string().min(1),
+      /** iso: ISO-8601 with an offset (or Z); local: naive local time read in `timezone` / `timezone_column`; epoch_s / epoch_ms: Unix time. */
+      format: z.enum(['iso', 'local', 'epoch_s', 'epoch_ms', 'date']).default('iso'),
+      timezone: timeZone.optional(),
+      timezone_column: z.string().min(1).optional(),
+    })
+    .strict(),
+]);
+
+export const userKeySpecSchema = z
+  .object({
+    column: z.string().min(1),
+    /** employee_id, email, or the name of an id namespace such as moodle_id. */
+    kind: identifier,
+  })
+  .strict();
+
+export const objectSpecSchema = z
+  .object({
+    id_column: z.string().min(1).optional(),
+    name_column: z.string().min(1).optional(),
+    /** Prefix of stable ids from this source's native ids (default: the source name). */
+    namespace: identifier.optional(),
+    type: z.string().optional(),
+  })
+  .strict()
+  .refine((o) => o.id_column || o.name_column, { message: 'give id_column and/or name_column' });
+
+export const fieldsSchema = z
+  .object({
+    event_id: valueSpecSchema.optional(),
+    user: userKeySpecSchema.optional(),
+    employee_id: z.string().min(1).optional(),
+    email: z.string().min(1).optional(),
+    event_type: valueSpecSchema.optional(),
+    object: objectSpecSchema.optional(),
+    course: objectSpecSchema.optional(),
+    timestamp: timeSpecSchema.optional(),
+    duration_seconds: valueSpecSchema.optional(),
+    // enrollments
+    enrolled_at: timeSpecSchema.optional(),
+    due_at: timeSpecSchema.optional(),
+    completed_at: timeSpecSchema.optional(),
+    status: valueSpecSchema.optional(),
+    // assessments
+    assessment_id: valueSpecSchema.optional(),
+    attempt: valueSpecSchema.optional(),
+    score: valueSpecSchema.optional(),
+    max_score: valueSpecSchema.optional(),
+    passed: valueSpecSchema.optional(),
+    submitted_at: timeSpecSchema.optional(),
+    // hr_records
+    effective_from: timeSpecSchema.optional(),
+    effective_to: timeSpecSchema.optional(),
+    employment_status: valueSpecSchema.optional(),
+    role_level: valueSpecSchema.optional(),
+    manager: userKeySpecSchema.optional(),
+    department: valueSpecSchema.optional(),
+    hire_date: timeSpecSchema.optional(),
+    performance_rating: valueSpecSchema.optional(),
+    salary_band: valueSpecSchema.optional(),
+  })
+  .strict();
+
+export const REQUIRED_FIELDS: Record<(typeof LOADABLE_TABLES)[number], string[]> = {
+  events: ['event_id', 'user', 'event_type', 'timestamp'],
+  users: ['user'],
+  enrollments: ['user', 'course'],
+  assessments: ['assessment_id', 'user', 'submitted_at'],
+  hr_records: ['user', 'effective_from'],
+};
+
+export const fileSourceSchema = z
+  .object({
+    name: identifier,
+    kind: z.literal('file').default('file'),
+    format: z.enum(['csv', 'tsv', 'jsonl', 'parquet']),
+    /** A file or a glob (relative to the config file). */
+    path: z.string().min(1),
+    /** Canonical table the rows go to. */
+    target: z.enum(LOADABLE_TABLES),
+    delimiter: z.string().length(1).optional(),
+    fields: fieldsSchema,
+    /** Columns holding direct identifiers or personal data: never stored in the warehouse. */
+    pii_columns: z.array(z.string()).default([]),
+    /** Late events older than the watermark by at most this many days are admitted; older ones are rejected. */
+    lookback_days: z.number().int().min(0).optional(),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    for (const f of REQUIRED_FIELDS[s.target]) {
+      if (!(f in s.fields)) ctx.addIssue({ code: 'custom', path: ['fields', f], message: `a source loading ${s.target} must map the field ${f}` });
+    }
+  });
+
+export const pipelineConfigSchema = z
+  .object({
+    version: z.literal(1).default(1),
+    /** The DuckDB warehouse file. */
+    warehouse: z.string().default('warehouse.duckdb'),
+    /** Published outputs go here (each run replaces them atomically). */
+    output_dir: z.string().default('out'),
+    engine: z
+      .object({
+        kind: z.enum(['duckdb']).default('duckdb'),
+        threads: z.number().int().positive().optional(),
+        memory_limit: z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'expected a size such as 2GB').optional(),
+      })
+      .strict()
+      .default({ kind: 'duckdb' }),
+    keys: z
+      .object({ pseudonym: keySourceSchema.default({ env: 'LEARNPIPE_PSEUDONYM_KEY' }) })
+      .strict()
+      .default({ pseudonym: { env: 'LEARNPIPE_PSEUDONYM_KEY' } }),
+    identity: z
+      .object({
+        /** Match people across sources by normalised email when no employee id links them. */
+        match_by_email: z.boolean().default(true),
+      })
+      .strict()
+      .default({ match_by_email: true }),
+    content: z
+      .object({
+        /** Other names of the same content: alias → canonical name (e.g. a course renamed mid-year). */
+        aliases: z.record(z.string(), z.string()).default({}),
+      })
+      .strict()
+      .default({ aliases: {} }),
+    defaults: z
+      .object({ lookback_days: z.number().int().min(0).default(7), timezone: timeZone.optional() })
+      .strict()
+      .default({ lookback_days: 7 }),
+    sources: z.array(fileSourceSchema).default([]),
+  })
+  .strict();
+
+export type PipelineConfig = z.infer<typeof pipelineConfigSchema>;
+export type FileSourceConfig = z.infer<typeof fileSourceSchema>;
+export type Fields = z.infer<typeof fieldsSchema>;
+export type ValueSpec = z.infer<typeof valueSpecSchema>;
+export type TimeSpec = z.infer<typeof timeSpecSchema>;
+export type UserKeySpec = z.infer<typeof userKeySpecSchema>;
+export type ObjectSpec = z.infer<typeof objectSpecSchema>;
+export { isoDate };

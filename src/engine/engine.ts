@@ -1,0 +1,31 @@
+// The engine boundary: stage code plans SQL through a Dialect and runs it here. Everything heavy
+// happens inside the engine; TypeScript only orchestrates and reads small results.
+import type { Dialect } from './dialects/dialect.js';
+
+/** A value bound to a query parameter ($1, $2 … or $name). Never interpolate values into SQL. */
+export type SqlValue = string | number | boolean | bigint | null;
+export type SqlParams = SqlValue[] | Record<string, SqlValue>;
+export type Row = Record<string, unknown>;
+
+export interface Engine {
+  readonly dialect: Dialect;
+  /** Human-readable location of the warehouse (a file path or ':memory:'). */
+  readonly location: string;
+  run(sql: string, params?: SqlParams): Promise<void>;
+  all<T extends Row = Row>(sql: string, params?: SqlParams): Promise<T[]>;
+  one<T extends Row = Row>(sql: string, params?: SqlParams): Promise<T | undefined>;
+  /** Appends rows of strings/nulls to a table in bulk (e.g. a small key map computed in JS). */
+  appendRows(table: string, rows: ReadonlyArray<ReadonlyArray<SqlValue>>): Promise<void>;
+  /** Progress of the statement running now, when the engine can tell (for progress bars). */
+  progress(): { percentage: number; rowsProcessed: number; totalRows: number } | undefined;
+  /** Runs fn inside one transaction: all its writes land together or not at all. */
+  transaction<T>(fn: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export class EngineError extends Error {
+  constructor(message: string, readonly sql: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EngineError';
+  }
+}

@@ -1,0 +1,138 @@
+// Identity at the door: raw user keys are pseudonymised (in JS, for the few distinct values only) and
+// resolved to one person by deterministic rules: an employee id links records first, then a
+// normalised email (when enabled). Resolution is recomputed from all links after every load, so the
+// result does not depend on the order sources were loaded in; rows already loaded are re-keyed.
+import type { Engine } from '../engine/engine.js';
+import type { Pseudonymizer } from '../privacy/pseudonym.js';
+import type { KeyRole } from './mapping.js';
+
+export const KEYS = '__keys';
+
+/** Pseudonymises the distinct raw values of each key role found in `fromTable` into KEYS(role, kind, raw, pseudonym). */
+export async function pseudonymizeKeys(engine: Engine, pz: Pseudonymizer, roles: KeyRole[], fromTable: string, columnOf: (role: KeyRole['role']) => string): Promise<number> {
+  await engine.run(`DROP TABLE IF EXISTS ${KEYS}`);
+  await engine.run(`CREATE TEMP TABLE ${KEYS} (role VARCHAR, kind VARCHAR, raw VARCHAR, pseudonym VARCHAR)`);
+  let n = 0;
+  for (const r of roles) {
+    const col = columnOf(r.role);
+    const rows = await engine.all<{ raw: string }>(`SELECT DISTINCT ${col} AS raw FROM ${fromTable} WHERE ${col} IS NOT NULL ORDER BY 1`);
+    const out = rows.map((x) => [r.role, r.kind, x.raw, pz.of(r.kind, x.raw)] as [string, string, string, string | null]);
+    await engine.appendRows(KEYS, out);
+    n += out.length;
+  }
+  return n;
+}
+
+/** SQL joining a mapped table's raw key column to its pseudonym and resolved person. */
+export function userJoin(alias: string, role: KeyRole['role'], column: string, kind: string): string {
+  const k = `k_${role}`, im = `im_${role}`;
+  return `LEFT JOIN ${KEYS} ${k} ON ${k}.role = '${role}' AND ${k}.raw = ${alias}.${column}
+  LEFT JOIN identity_map ${im} ON ${im}.key_kind = ${k}.kind AND ${im}.key_pseudonym = ${k}.pseudonym`;
+}
+export function userIdExpr(role: KeyRole['role']): string {
+  return `coalesce(im_${role}.user_id, k_${role}.pseudonym)`;
+}
+
+/** Records every person key (user, manager) this load presented; new ones are their own person until resolved. */
+export async function registerKeys(engine: Engine, source: string): Promise<void> {
+  await engine.run(
+    `INSERT INTO identity_map (key_kind, key_pseudonym, user_id, rule, sources)
+     SELECT DISTINCT k.kind, k.pseudonym, k.pseudonym, 'unmatched', [$1] FROM ${KEYS} k
+     WHERE k.role IN ('user', 'manager') AND k.pseudonym IS NOT NULL AND NOT EXISTS (SELECT 1 FROM identity_map m WHERE m.key_kind = k.kind AND m.key_pseudonym = k.pseudonym)`,
+    [source],
+  );
+  await engine.run(
+    `UPDATE identity_map SET sources = list_sort(list_append(sources, $1))
+     WHERE NOT list_contains(sources, $1) AND EXISTS (SELECT 1 FROM ${KEYS} k WHERE k.role IN ('user', 'manager') AND k.kind = identity_map.key_kind AND k.pseudonym = identity_map.key_pseudonym)`,
+    [source],
+  );
+}
+
+const REKEY: Array<[table: string, column: string]> = [
+  ['events', 'user_id'],
+  ['enrollments', 'user_id'],
+  ['assessments', 'user_id'],
+  ['hr_records', 'user_id'],
+  ['hr_records', 'manager_id'],
+];
+
+/** Recomputes every key's person from the links and re-keys loaded rows whose person changed. */
+export async function resolveIdentities(engine: Engine, opts: { matchByEmail: boolean }): Promise<{ changed: number; splits: number }> {
+  const email = opts.matchByEmail ? 'true' : 'false';
+  await engine.run(`DROP TABLE IF EXISTS __resolved`);
+  await engine.run(`CREATE TEMP TABLE __resolved AS
+    WITH emp_by_email AS (
+      SELECT email_pseudonym, min(employee_id_pseudonym) AS emp FROM identity_links
+      WHERE email_pseudonym IS NOT NULL AND employee_id_pseudonym IS NOT NULL GROUP BY 1),
+    per_key AS (
+      SELECT m.key_kind, m.key_pseudonym, min(l.employee_id_pseudonym) AS emp_direct, min(l.email_pseudonym) AS email
+      FROM identity_map m LEFT JOIN identity_links l ON l.key_kind = m.key_kind AND l.key_pseudonym = m.key_pseudonym
+      GROUP BY 1, 2)
+    SELECT p.key_kind, p.key_pseudonym,
+      CASE WHEN p.key_kind = 'employee_id' THEN p.key_pseudonym
+           WHEN p.emp_direct IS NOT NULL THEN p.emp_direct
+           WHEN ${email} AND e1.emp IS NOT NULL THEN e1.emp
+           WHEN ${email} AND e2.emp IS NOT NULL THEN e2.emp
+           WHEN ${email} AND p.key_kind = 'email' THEN p.key_pseudonym
+           WHEN ${email} AND p.email IS NOT NULL THEN p.email
+           ELSE p.key_pseudonym END AS user_id,
+      CASE WHEN p.key_kind = 'employee_id' OR p.emp_direct IS NOT NULL THEN 'employee_id'
+           WHEN ${email} AND (e1.emp IS NOT NULL OR e2.emp IS NOT NULL) THEN 'email'
+           ELSE 'unmatched' END AS rule
+    FROM per_key p
+    LEFT JOIN emp_by_email e1 ON p.key_kind = 'email' AND e1.email_pseudonym = p.key_pseudonym
+    LEFT JOIN emp_by_email e2 ON e2.email_pseudonym = p.email`);
+  const changes = await engine.all<{ old_id: string; new_id: string }>(
+    `SELECT DISTINCT m.user_id AS old_id, r.user_id AS new_id FROM identity_map m JOIN __resolved r USING (key_kind, key_pseudonym) WHERE m.user_id <> r.user_id ORDER BY 1, 2`,
+  );
+  // A person id that now splits into several is an identity conflict: rows keep the first in order.
+  const byOld = new Map<string, string>();
+  let splits = 0;
+  for (const c of changes) {
+    if (byOld.has(c.old_id)) splits++;
+    else byOld.set(c.old_id, c.new_id);
+  }
+  if (byOld.size) {
+    await engine.run(`DROP TABLE IF EXISTS __rekey`);
+    await engine.run(`CREATE TEMP TABLE __rekey (old_id VARCHAR, new_id VARCHAR)`);
+    await engine.appendRows('__rekey', [...byOld]);
+    for (const [table, col] of REKEY) {
+      await engine.run(`UPDATE ${table} SET ${col} = r.new_id FROM __rekey r WHERE ${table}.${col} = r.old_id`);
+    }
+  }
+  await engine.run(`UPDATE identity_map SET user_id = r.user_id, rule = r.rule FROM __resolved r
+    WHERE identity_map.key_kind = r.key_kind AND identity_map.key_pseudonym = r.key_pseudonym AND (identity_map.user_id <> r.user_id OR identity_map.rule <> r.rule)`);
+  return { changed: byOld.size, splits };
+}
+
+export interface MatchRate {
+  source: string;
+  keys: number;
+  matched: number;
+  rate: number;
+}
+
+/** Per source: the share of distinct keys it presented that resolved to an HR-known person. */
+export async function matchRates(engine: Engine): Promise<MatchRate[]> {
+  const rows = await engine.all<{ source: string; keys: number; matched: number }>(
+    `SELECT s.source, count(*) AS keys, count(*) FILTER (WHERE m.rule <> 'unmatched') AS matched
+     FROM identity_map m, unnest(m.sources) AS s(source) GROUP BY 1 ORDER BY 1`,
+  );
+  return rows.map((r) => ({ source: r.source, keys: Number(r.keys), matched: Number(r.matched), rate: Number(r.keys) ? Number(r.matched) / Number(r.keys) : 1 }));
+}
+
+/** Rebuilds users from the identity map and the latest HR record of each person. */
+export async function rebuildUsers(engine: Engine): Promise<void> {
+  await engine.run(`DELETE FROM users`);
+  await engine.run(`INSERT INTO users
+    WITH ids AS (
+      SELECT user_id, list(key_kind || ':' || key_pseudonym ORDER BY key_kind, key_pseudonym) AS source_ids,
+        CASE WHEN bool_or(rule = 'employee_id') THEN 'employee_id' WHEN bool_or(rule = 'email') THEN 'email' ELSE 'unmatched' END AS match_rule
+      FROM identity_map GROUP BY user_id),
+    hr AS (
+      SELECT user_id, arg_max(hire_date, effective_from) AS hire_date, arg_max(employment_status, effective_from) AS employment_status,
+        arg_max(role_level, effective_from) AS role_level, arg_max(manager_id, effective_from) AS manager_id, arg_max(department, effective_from) AS department
+      FROM hr_records GROUP BY user_id)
+    SELECT ids.user_id, ids.source_ids, ids.match_rule, hr.hire_date, hr.employment_status, hr.role_level, hr.manager_id, hr.department
+    FROM ids LEFT JOIN hr USING (user_id) ORDER BY ids.user_id`);
+}

@@ -1,0 +1,106 @@
+// Ingests every configured source: each new file is loaded in its own transaction (so a crash loses at
+// most the file in flight, and the next run loads it again); files already loaded, by content hash,
+// are skipped. Afterwards the users table is rebuilt from identities and HR history.
+import type { Engine } from '../engine/engine.js';
+import type { LoadedConfig } from '../config/load.js';
+import type { Pseudonymizer } from '../privacy/pseudonym.js';
+import { listSourceFiles, sha256File, SourceReadError } from '../sources/files.js';
+import { loadFile, nextLoadId, type LoadResult } from './load.js';
+import { matchRates, rebuildUsers, type MatchRate } from './identity.js';
+
+export interface IngestProgress {
+  /** Called when a file starts, while it loads (with engine progress), and when it ends. */
+  onFileStart?(info: { source: string; file: string; index: number; total: number; bytes: number }): void;
+  onTick?(info: { percentage: number; rowsProcessed: number }): void;
+  onFileDone?(result: LoadResult): void;
+  onSkip?(info: { source: string; file: string; reason: string }): void;
+}
+
+export interface SourceSummary {
+  source: string;
+  target: string;
+  files_loaded: number;
+  files_skipped: number;
+  rows_read: number;
+  accepted: number;
+  duplicates: number;
+  conflicts: number;
+  rejected: number;
+  dst_gap: number;
+  dst_overlap: number;
+  late: number;
+  rejects_by_reason: Record<string, number>;
+  /** read = accepted + duplicates + rejected, checked for every load. */
+  reconciled: boolean;
+}
+
+export interface IngestSummary {
+  loads: LoadResult[];
+  sources: SourceSummary[];
+  totals: Omit<SourceSummary, 'source' | 'target' | 'rejects_by_reason' | 'reconciled' | 'files_skipped'> & { files_skipped: number; reconciled: boolean };
+  match_rates: MatchRate[];
+  /** Earliest event time among rows accepted in this run (null when nothing new). */
+  affected_from: string | null;
+}
+
+export async function ingest(engine: Engine, loaded: LoadedConfig, pz: Pseudonymizer, opts: { asOf?: string | null; sources?: string[]; progress?: IngestProgress } = {}): Promise<IngestSummary> {
+  const { config, baseDir } = loaded;
+  const sources = config.sources.filter((s) => !opts.sources || opts.sources.includes(s.name));
+  if (opts.sources) {
+    const unknown = opts.sources.filter((n) => !config.sources.some((s) => s.name === n));
+    if (unknown.length) throw new Error(`unknown source(s): ${unknown.join(', ')}; configured: ${config.sources.map((s) => s.name).join(', ')}`);
+  }
+  // HR and user directories first, so events resolve to people on first load (order does not change
+  // the final result: identities are re-resolved after every load).
+  const order = { hr_records: 0, users: 1, enrollments: 2, assessments: 3, events: 4 } as const;
+  const ordered = [...sources].sort((a, b) => order[a.target] - order[b.target]);
+  await engine.run(`CREATE TEMP TABLE IF NOT EXISTS __zones AS SELECT name FROM pg_timezone_names()`);
+
+  const loads: LoadResult[] = [];
+  const summaries: SourceSummary[] = [];
+  const plan = ordered.map((s) => ({ source: s, files: listSourceFiles(s, baseDir) }));
+  const total = plan.reduce((n, p) => n + p.files.length, 0);
+  let index = 0;
+  for (const { source, files } of plan) {
+    if (files.length === 0) throw new SourceReadError(`source ${source.name}: no file matches ${source.path} (resolved against ${baseDir})`);
+    const sum: SourceSummary = { source: source.name, target: source.target, files_loaded: 0, files_skipped: 0, rows_read: 0, accepted: 0, duplicates: 0, conflicts: 0, rejected: 0, dst_gap: 0, dst_overlap: 0, late: 0, rejects_by_reason: {}, reconciled: true };
+    for (const file of files) {
+      index++;
+      const sha = await sha256File(file.path);
+      const seen = await engine.one(`SELECT load_id FROM loaded_files WHERE source = $1 AND sha256 = $2`, [source.name, sha]);
+      if (seen) {
+        sum.files_skipped++;
+        opts.progress?.onSkip?.({ source: source.name, file: file.relPath, reason: `already loaded (load ${seen.load_id})` });
+        continue;
+      }
+      opts.progress?.onFileStart?.({ source: source.name, file: file.relPath, index, total, bytes: file.size });
+      const timer = opts.progress?.onTick
+        ? setInterval(() => {
+            const p = engine.progress();
+            if (p && p.percentage >= 0) opts.progress!.onTick!({ percentage: p.percentage, rowsProcessed: p.rowsProcessed });
+          }, 250)
+        : undefined;
+      let result: LoadResult;
+      try {
+        result = await engine.transaction(async () => loadFile(engine, config, source, file, sha, pz, { loadId: await nextLoadId(engine), asOf: opts.asOf ?? null }));
+      } finally {
+        if (timer) clearInterval(timer);
+      }
+      opts.progress?.onFileDone?.(result);
+      loads.push(result);
+      sum.files_loaded++;
+      for (const k of ['rows_read', 'accepted', 'duplicates', 'conflicts', 'rejected', 'dst_gap', 'dst_overlap', 'late'] as const) sum[k] += result[k];
+      for (const [r, n] of Object.entries(result.rejects_by_reason)) sum.rejects_by_reason[r] = (sum.rejects_by_reason[r] ?? 0) + n;
+      if (result.rows_read !== result.accepted + result.duplicates + result.rejected) sum.reconciled = false;
+    }
+    summaries.push(sum);
+  }
+  await engine.transaction(() => rebuildUsers(engine));
+  const totals = { files_loaded: 0, files_skipped: 0, rows_read: 0, accepted: 0, duplicates: 0, conflicts: 0, rejected: 0, dst_gap: 0, dst_overlap: 0, late: 0, reconciled: true };
+  for (const s of summaries) {
+    for (const k of ['files_loaded', 'files_skipped', 'rows_read', 'accepted', 'duplicates', 'conflicts', 'rejected', 'dst_gap', 'dst_overlap', 'late'] as const) totals[k] += s[k];
+    totals.reconciled &&= s.reconciled;
+  }
+  const times = loads.filter((l) => l.target === 'events' && l.min_event_time).map((l) => l.min_event_time!).sort();
+  return { loads, sources: summaries, totals, match_rates: await matchRates(engine), affected_from: times[0] ?? null };
+}

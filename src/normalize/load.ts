@@ -1,0 +1,309 @@
+// Loads one file of one source in one transaction: stage → map → pseudonymise → dedupe → write the
+// canonical rows, the rejects and the bookkeeping. Killing the process at any point leaves the warehouse
+// as it was before (the transaction never commits), and the next run loads the file again.
+import type { Engine } from '../engine/engine.js';
+import type { FileSourceConfig, PipelineConfig } from '../config/schema.js';
+import type { Pseudonymizer } from '../privacy/pseudonym.js';
+import { stageFile, MALFORMED, STAGE, type SourceFile } from '../sources/files.js';
+import { compileMapping } from './mapping.js';
+import { pseudonymizeKeys, registerKeys, resolveIdentities, userIdExpr, userJoin } from './identity.js';
+
+export interface LoadResult {
+  load_id: number;
+  source: string;
+  input: string;
+  sha256: string;
+  target: string;
+  rows_read: number;
+  accepted: number;
+  duplicates: number;
+  conflicts: number;
+  rejected: number;
+  dst_gap: number;
+  dst_overlap: number;
+  late: number;
+  watermark_before: string | null;
+  watermark_after: string | null;
+  /** Earliest event time among accepted rows: where incremental recomputation must start. */
+  min_event_time: string | null;
+  rejects_by_reason: Record<string, number>;
+}
+
+const M = '__m';
+
+/** Per target: the key that identifies a row, how repeats are treated, and the content compared for duplicates. */
+const TARGETS = {
+  events: { key: ['event_id'], mode: 'first_wins', content: ['user_id', 'event_type', 'object_id', 'course_id', 'timestamp_utc', 'duration_seconds'], time: 'timestamp_utc' },
+  assessments: { key: ['assessment_id'], mode: 'first_wins', content: ['user_id', 'object_id', 'attempt', 'score', 'max_score', 'passed', 'submitted_at'], time: 'submitted_at' },
+  enrollments: { key: ['user_id', 'course_id'], mode: 'last_wins', content: ['enrolled_at', 'due_at', 'completed_at', 'status'], time: null },
+  hr_records: { key: ['user_id', 'effective_from'], mode: 'last_wins', content: ['effective_to', 'employment_status', 'role_level', 'manager_id', 'department', 'hire_date', 'performance_rating', 'salary_band'], time: null },
+  identity_links: { key: ['source', 'key_kind', 'key_pseudonym'], mode: 'last_wins', content: ['employee_id_pseudonym', 'email_pseudonym'], time: null },
+} as const;
+
+function ts(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  if (v instanceof Date) return v.toISOString().replace('T', ' ').replace('Z', '').replace(/\.000$/, '');
+  return String(v);
+}
+
+export async function nextLoadId(engine: Engine): Promise<number> {
+  const r = await engine.one<{ id: number }>(`SELECT coalesce(max(load_id), 0) + 1 AS id FROM loads`);
+  return Number(r?.id ?? 1);
+}
+
+/** The SELECT list that turns mapped rows (alias m) into rows of the target table. */
+function targetSelect(source: FileSourceConfig, loadId: number): { table: string; from: string; cols: string[] } {
+  const kind = source.fields.user?.kind ?? '';
+  const sourceLit = `'${source.name.replaceAll("'", "''")}'`;
+  const common = `${sourceLit} AS source, ${loadId} AS load_id`;
+  const joinUser = userJoin('m', 'user', 'user_key', kind);
+  switch (source.target) {
+    case 'events':
+      return {
+        table: 'events',
+        cols: ['event_id', 'user_id', 'event_type', 'object_id', 'course_id', 'timestamp_utc', 'tz_offset_minutes', 'duration_seconds', 'source', 'load_id'],
+        from: `SELECT m.__row, m.event_id, ${userIdExpr('user')} AS user_id, m.event_type, m.object_id, m.course_id, m.timestamp_utc, m.tz_offset_minutes, m.duration_seconds, ${common}
+               FROM ${M} m ${joinUser} WHERE m.__reject IS NULL`,
+      };
+    case 'assessments':
+      return {
+        table: 'assessments',
+        cols: ['assessment_id', 'user_id', 'object_id', 'attempt', 'score', 'max_score', 'passed', 'submitted_at', 'source', 'load_id'],
+        from: `SELECT m.__row, m.assessment_id, ${userIdExpr('user')} AS user_id, m.object_id, m.attempt, m.score, m.max_score, m.passed, m.submitted_at, ${common}
+               FROM ${M} m ${joinUser} WHERE m.__reject IS NULL`,
+      };
+    case 'enrollments':
+      return {
+        table: 'enrollments',
+        cols: ['user_id', 'course_id', 'enrolled_at', 'due_at', 'completed_at', 'status', 'source', 'load_id'],
+        from: `SELECT m.__row, ${userIdExpr('user')} AS user_id, m.course_id, m.enrolled_at, m.due_at, m.completed_at, m.status, ${common}
+               FROM ${M} m ${joinUser} WHERE m.__reject IS NULL`,
+      };
+    case 'hr_records':
+      return {
+        table: 'hr_records',
+        cols: ['user_id', 'effective_from', 'effective_to', 'employment_status', 'role_level', 'manager_id', 'department', 'hire_date', 'performance_rating', 'salary_band', 'source', 'load_id'],
+        from: `SELECT m.__row, ${userIdExpr('user')} AS user_id, m.effective_from, m.effective_to, m.employment_status, m.role_level,
+                 ${source.fields.manager ? userIdExpr('manager') : 'CAST(NULL AS VARCHAR)'} AS manager_id, m.department, m.hire_date, m.performance_rating, m.salary_band, ${common}
+               FROM ${M} m ${joinUser} ${source.fields.manager ? userJoin('m', 'manager', 'manager_key', source.fields.manager.kind) : ''} WHERE m.__reject IS NULL`,
+      };
+    case 'users':
+      return {
+        table: 'identity_links',
+        cols: ['source', 'key_kind', 'key_pseudonym', 'employee_id_pseudonym', 'email_pseudonym'],
+        from: `SELECT m.__row, ${sourceLit} AS source, k_user.kind AS key_kind, k_user.pseudonym AS key_pseudonym, k_employee_id.pseudonym AS employee_id_pseudonym, k_email.pseudonym AS email_pseudonym
+               FROM ${M} m
+               LEFT JOIN __keys k_user ON k_user.role = 'user' AND k_user.raw = m.user_key
+               LEFT JOIN __keys k_employee_id ON k_employee_id.role = 'employee_id' AND k_employee_id.raw = m.employee_id_key
+               LEFT JOIN __keys k_email ON k_email.role = 'email' AND k_email.raw = m.email_key
+               WHERE m.__reject IS NULL`,
+      };
+  }
+}
+
+/**
+ * Loads one file. Runs inside the caller's transaction (see ingest.ts), which also records the file
+ * as loaded; nothing here commits on its own.
+ */
+export async function loadFile(
+  engine: Engine,
+  config: PipelineConfig,
+  source: FileSourceConfig,
+  file: SourceFile,
+  sha256: string,
+  pz: Pseudonymizer,
+  opts: { loadId: number; asOf: string | null },
+): Promise<LoadResult> {
+  const loadId = opts.loadId;
+  const staged = await stageFile(engine, source, file);
+  const isEventLike = source.target === 'events' || source.target === 'assessments';
+
+  // Watermark: the newest event time accepted so far; rows older than it minus the lookback are rejected.
+  const wm = await engine.one<{ w: unknown }>(`SELECT watermark_utc AS w FROM watermarks WHERE source = $1`, [source.name]);
+  const wmBefore = ts(wm?.w ?? null);
+  const lookback = source.lookback_days ?? config.defaults.lookback_days;
+  let lateCutoff: string | null = null;
+  if (wmBefore && source.target === 'events') {
+    const r = await engine.one<{ c: unknown }>(`SELECT CAST($1 AS TIMESTAMP) - to_days(CAST($2 AS INTEGER)) AS c`, [wmBefore, lookback]);
+    lateCutoff = ts(r?.c);
+  }
+
+  const compiled = compileMapping(engine.dialect, source, config, staged.columns, { lateCutoff });
+  await engine.run(`DROP TABLE IF EXISTS ${M}`);
+  await engine.run(`CREATE TEMP TABLE ${M} AS ${compiled.select}`, compiled.params);
+
+  const keyColumn = (role: string) => ({ user: 'user_key', employee_id: 'employee_id_key', email: 'email_key', manager: 'manager_key' })[role]!;
+  await pseudonymizeKeys(engine, pz, compiled.keyRoles, M, keyColumn as never);
+  await registerKeys(engine, source.name);
+
+  const spec = TARGETS[source.target === 'users' ? 'identity_links' : source.target];
+  const sel = targetSelect(source, loadId);
+  await engine.run(`DROP TABLE IF EXISTS __cand`);
+  const contentHash = `hash(${spec.content.map((c) => `CAST(${c} AS VARCHAR)`).join(", '|', ")})`;
+  const keyEq = (a: string, b: string) => spec.key.map((k) => `${a}.${k} IS NOT DISTINCT FROM ${b}.${k}`).join(' AND ');
+  const keyList = spec.key.join(', ');
+
+  // Classify repeats. Only keys that occur twice in the batch or already exist are examined, so the
+  // common case (all new, all distinct) costs one aggregation.
+  await engine.run(`CREATE TEMP TABLE __cand AS SELECT * FROM (${sel.from}) t`);
+  await engine.run(`DROP TABLE IF EXISTS __repeat`);
+  await engine.run(`CREATE TEMP TABLE __repeat AS
+    SELECT ${keyList} FROM __cand GROUP BY ${keyList} HAVING count(*) > 1
+    UNION SELECT ${spec.key.map((k) => `c.${k}`).join(', ')} FROM __cand c WHERE EXISTS (SELECT 1 FROM ${sel.table} e WHERE ${keyEq('e', 'c')})`);
+  await engine.run(`DROP TABLE IF EXISTS __class`);
+  const firstWins = spec.mode === 'first_wins';
+  await engine.run(`CREATE TEMP TABLE __class AS
+    WITH rows AS (
+      SELECT c.__row, ${spec.key.map((k) => `c.${k}`).join(', ')}, ${contentHash} AS h FROM __cand c SEMI JOIN __repeat r ON ${keyEq('r', 'c')}
+      UNION ALL
+      SELECT -1 AS __row, ${spec.key.map((k) => `e.${k}`).join(', ')}, ${contentHash} AS h FROM ${sel.table} e SEMI JOIN __repeat r ON ${keyEq('r', 'e')}
+    ),
+    ranked AS (
+      SELECT *, row_number() OVER (PARTITION BY ${keyList} ORDER BY __row) AS n,
+        first_value(h) OVER (PARTITION BY ${keyList} ORDER BY __row) AS first_h,
+        last_value(h) OVER (PARTITION BY ${keyList} ORDER BY __row ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS last_h,
+        max(__row) OVER (PARTITION BY ${keyList}) AS last_row,
+        count(*) FILTER (WHERE h IS NOT DISTINCT FROM rows.h) OVER (PARTITION BY ${keyList}, h ORDER BY __row ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS same_before
+      FROM rows)
+    SELECT __row,
+      CASE ${firstWins
+        ? `WHEN n = 1 THEN 'accept' WHEN h IS NOT DISTINCT FROM first_h THEN 'duplicate' ELSE 'conflict'`
+        : `WHEN same_before > 0 THEN 'duplicate' WHEN __row = last_row THEN 'accept' ELSE 'superseded'`} END AS status
+    FROM ranked WHERE __row >= 0`);
+
+  const cols = sel.cols.join(', ');
+  if (firstWins) {
+    await engine.run(`INSERT INTO ${sel.table} (${cols}) SELECT ${cols} FROM __cand c ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = c.__row ORDER BY c.__row`);
+  } else {
+    // Last wins: the batch's final version of each key replaces what the warehouse held.
+    await engine.run(`DROP TABLE IF EXISTS __winners`);
+    await engine.run(`CREATE TEMP TABLE __winners AS SELECT * FROM __cand c WHERE NOT EXISTS (SELECT 1 FROM __class x WHERE x.__row = c.__row AND x.status <> 'accept')
+      QUALIFY row_number() OVER (PARTITION BY ${keyList} ORDER BY __row DESC) = 1`);
+    await engine.run(`DELETE FROM ${sel.table} t WHERE EXISTS (SELECT 1 FROM __winners w WHERE ${keyEq('w', 't')})`);
+    await engine.run(`INSERT INTO ${sel.table} (${cols}) SELECT ${cols} FROM __winners ORDER BY __row`);
+  }
+
+  // Rejects: mapping failures, conflicting repeats and malformed lines, each with file:line and raw text.
+  const header = source.format === 'csv' || source.format === 'tsv' ? 1 : 0;
+  const stagedCols = staged.columns.filter((c) => !c.startsWith('__'));
+  const rawText =
+    source.format === 'jsonl'
+      ? 's.json_line'
+      : `concat_ws('${(source.delimiter ?? (source.format === 'tsv' ? '\t' : ',')).replaceAll("'", "''")}', ${stagedCols
+          .map((c) => {
+            const q = engine.dialect.quoteIdent(c);
+            return `CASE WHEN ${q} IS NULL THEN '' WHEN regexp_matches(CAST(${q} AS VARCHAR), '[",\\n]') THEN '"' || replace(CAST(${q} AS VARCHAR), '"', '""') || '"' ELSE CAST(${q} AS VARCHAR) END`;
+          })
+          .join(', ')})`;
+  const file$ = `'${file.relPath.replaceAll("'", "''")}'`;
+  const conflictDetail = firstWins ? `'same ${spec.key.join('+')} as an earlier row with different content; the first loaded is kept'` : `''`;
+  await engine.run(`INSERT INTO rejects (source, load_id, location, reason, field, detail, raw)
+    SELECT '${source.name}', ${loadId}, ${file$} || ':' || (r.__row + 1 + ${header} + (SELECT count(*) FROM (SELECT line - ${header} - row_number() OVER (ORDER BY line) AS valid_before FROM ${MALFORMED}) mf WHERE mf.valid_before <= r.__row)),
+      r.reason, r.field, r.detail, ${rawText}
+    FROM (
+      SELECT __row, __reject AS reason, __field AS field, __detail AS detail FROM ${M} WHERE __reject IS NOT NULL
+      UNION ALL SELECT __row, 'conflicting_duplicate', '${spec.key.join('+')}', ${conflictDetail} FROM __class WHERE status = 'conflict'
+    ) r JOIN ${STAGE} s ON s.rowid = r.__row + (SELECT min(rowid) FROM ${STAGE})
+    ORDER BY r.__row`);
+  await engine.run(`INSERT INTO rejects (source, load_id, location, reason, field, detail, raw)
+    SELECT '${source.name}', ${loadId}, ${file$} || ':' || line, 'malformed_line', NULL, detail, raw FROM ${MALFORMED} ORDER BY line`);
+
+  // An HR record links its employee id to the email it carries (the latest row of the batch wins).
+  if (source.target === 'hr_records') {
+    await engine.run(`DELETE FROM identity_links l WHERE l.source = '${source.name}' AND EXISTS (SELECT 1 FROM __keys k WHERE k.role = 'user' AND k.kind = l.key_kind AND k.pseudonym = l.key_pseudonym)`);
+    await engine.run(`INSERT INTO identity_links (source, key_kind, key_pseudonym, employee_id_pseudonym, email_pseudonym)
+      SELECT '${source.name}', k_user.kind, k_user.pseudonym, CASE WHEN k_user.kind = 'employee_id' THEN k_user.pseudonym END, arg_max(k_email.pseudonym, m.__row)
+      FROM ${M} m JOIN __keys k_user ON k_user.role = 'user' AND k_user.raw = m.user_key
+      LEFT JOIN __keys k_email ON k_email.role = 'email' AND k_email.raw = m.email_key
+      WHERE m.__reject IS NULL GROUP BY k_user.kind, k_user.pseudonym`);
+  }
+
+  // Content names and ids seen in this batch (events and assessments carry objects).
+  if (isEventLike) await mergeContent(engine, source, sel.table === 'events' ? 'timestamp_utc' : 'submitted_at');
+
+  const counts = await engine.one<Record<string, unknown>>(`SELECT
+      (SELECT count(*) FROM ${M}) AS staged,
+      (SELECT count(*) FROM ${MALFORMED}) AS malformed,
+      (SELECT count(*) FROM ${M} WHERE __reject IS NOT NULL) AS mapped_rejects,
+      (SELECT count(*) FROM __class WHERE status = 'duplicate') AS duplicates,
+      (SELECT count(*) FROM __class WHERE status = 'conflict') AS conflicts,
+      (SELECT count(*) FILTER (WHERE __dst_gap) FROM ${M} WHERE __reject IS NULL) AS dst_gap,
+      (SELECT count(*) FILTER (WHERE __dst_overlap) FROM ${M} WHERE __reject IS NULL) AS dst_overlap
+      ${spec.time ? `, (SELECT min(${spec.time}) FROM __cand c ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = c.__row) AS min_t,
+         (SELECT max(${spec.time}) FROM __cand c ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = c.__row) AS max_t,
+         (SELECT count(*) FROM __cand c ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = c.__row WHERE ${spec.time} < CAST($1 AS TIMESTAMP)) AS late` : ''}`,
+    spec.time ? [wmBefore ?? '1900-01-01'] : undefined);
+  const n = (k: string) => Number(counts?.[k] ?? 0);
+  const rowsRead = n('staged') + n('malformed');
+  const rejected = n('mapped_rejects') + n('conflicts') + n('malformed');
+  const duplicates = n('duplicates');
+  const accepted = rowsRead - rejected - duplicates;
+  const maxT = ts(counts?.max_t);
+  const wmAfter = source.target === 'events' ? ([wmBefore, maxT].filter(Boolean).sort().pop() ?? null) : null;
+  if (source.target === 'events' && wmAfter) {
+    await engine.run(`DELETE FROM watermarks WHERE source = $1`, [source.name]);
+    await engine.run(`INSERT INTO watermarks VALUES ($1, CAST($2 AS TIMESTAMP), $3)`, [source.name, wmAfter, loadId]);
+  }
+  const byReason = await engine.all<{ reason: string; n: number }>(`SELECT reason, count(*) AS n FROM rejects WHERE load_id = $1 GROUP BY 1 ORDER BY 1`, [loadId]);
+  const result: LoadResult = {
+    load_id: loadId,
+    source: source.name,
+    input: file.relPath,
+    sha256,
+    target: source.target,
+    rows_read: rowsRead,
+    accepted,
+    duplicates,
+    conflicts: n('conflicts'),
+    rejected,
+    dst_gap: n('dst_gap'),
+    dst_overlap: n('dst_overlap'),
+    late: source.target === 'events' && wmBefore ? n('late') : 0,
+    watermark_before: wmBefore,
+    watermark_after: wmAfter,
+    min_event_time: ts(counts?.min_t),
+    rejects_by_reason: Object.fromEntries(byReason.map((r) => [r.reason, Number(r.n)])),
+  };
+  await engine.run(
+    `INSERT INTO loads (load_id, source, input, sha256, as_of, rows_read, accepted, duplicates, conflicts, rejected, dst_gap, dst_overlap, late, watermark_before, watermark_after, target)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, CAST($14 AS TIMESTAMP), CAST($15 AS TIMESTAMP), $16)`,
+    [loadId, source.name, file.relPath, sha256, opts.asOf, rowsRead, accepted, duplicates, result.conflicts, rejected, result.dst_gap, result.dst_overlap, result.late, wmBefore, wmAfter, source.target],
+  );
+  await engine.run(`INSERT INTO loaded_files VALUES ($1, $2, $3, $4)`, [source.name, file.relPath, sha256, loadId]);
+  await resolveIdentities(engine, { matchByEmail: config.identity.match_by_email });
+  for (const t of ['__stage', '__m', '__cand', '__repeat', '__class', '__winners', MALFORMED]) await engine.run(`DROP TABLE IF EXISTS ${t}`);
+  return result;
+}
+
+/** Merges the batch's content ids and names into content_names and content (the latest name is the title). */
+async function mergeContent(engine: Engine, source: FileSourceConfig, timeCol: string): Promise<void> {
+  const type = source.fields.object?.type ?? null;
+  const accepted = `(SELECT m.* FROM ${M} m ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = m.__row WHERE m.__reject IS NULL)`;
+  const courseCols = source.target === 'events' ? `UNION ALL SELECT course_id, course_name, ${timeCol}, 'course' AS type, course_id AS course FROM ${accepted} a WHERE course_id IS NOT NULL` : '';
+  await engine.run(`DROP TABLE IF EXISTS __content_batch`);
+  await engine.run(
+    `CREATE TEMP TABLE __content_batch AS
+     SELECT object_id, object_name AS name, ${timeCol} AS t, CAST($1 AS VARCHAR) AS type, ${source.target === 'events' ? 'course_id' : 'CAST(NULL AS VARCHAR)'} AS course FROM ${accepted} a WHERE object_id IS NOT NULL
+     ${courseCols}`,
+    [type],
+  );
+  await engine.run(`DROP TABLE IF EXISTS __names`);
+  await engine.run(`CREATE TEMP TABLE __names AS
+    SELECT object_id, source, name, min(f) AS first_seen_utc, max(l) AS last_seen_utc FROM (
+      SELECT object_id, '${source.name}' AS source, name, min(t) AS f, max(t) AS l FROM __content_batch WHERE name IS NOT NULL GROUP BY 1, 2, 3
+      UNION ALL SELECT object_id, source, name, first_seen_utc, last_seen_utc FROM content_names n
+        WHERE n.source = '${source.name}' AND EXISTS (SELECT 1 FROM __content_batch b WHERE b.object_id = n.object_id)
+    ) GROUP BY 1, 2, 3`);
+  await engine.run(`DELETE FROM content_names n WHERE n.source = '${source.name}' AND EXISTS (SELECT 1 FROM __names b WHERE b.object_id = n.object_id)`);
+  await engine.run(`INSERT INTO content_names SELECT * FROM __names ORDER BY ALL`);
+  await engine.run(`DROP TABLE IF EXISTS __objects`);
+  await engine.run(`CREATE TEMP TABLE __objects AS
+    SELECT object_id, arg_max(name, t) FILTER (WHERE name IS NOT NULL) AS title, max(type) AS type, min(course) AS course_id, min(t) AS first_seen_utc, max(t) AS last_seen_utc FROM (
+      SELECT object_id, name, t, type, course FROM __content_batch
+      UNION ALL SELECT c.object_id, c.title, c.last_seen_utc, c.type, c.course_id FROM content c WHERE EXISTS (SELECT 1 FROM __content_batch b WHERE b.object_id = c.object_id)
+      UNION ALL SELECT c.object_id, NULL, c.first_seen_utc, NULL, NULL FROM content c WHERE EXISTS (SELECT 1 FROM __content_batch b WHERE b.object_id = c.object_id)
+    ) GROUP BY object_id`);
+  await engine.run(`DELETE FROM content c WHERE EXISTS (SELECT 1 FROM __objects b WHERE b.object_id = c.object_id)`);
+  await engine.run(`INSERT INTO content SELECT object_id, title, type, course_id, first_seen_utc, last_seen_utc FROM __objects ORDER BY object_id`);
+  for (const t of ['__content_batch', '__names', '__objects']) await engine.run(`DROP TABLE IF EXISTS ${t}`);
+}

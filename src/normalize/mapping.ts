@@ -1,0 +1,306 @@
+// Compiles a source's declarative field mapping into one SQL statement that reads the staged rows and
+// produces canonical values plus, for rows that cannot be normalised, a reject reason, the field at
+// fault and an explanation. Column names from config are quoted; constants and value maps are bound.
+import type { Dialect } from '../engine/dialects/dialect.js';
+import type { SqlValue } from '../engine/engine.js';
+import type { FileSourceConfig, ObjectSpec, PipelineConfig, TimeSpec, ValueSpec } from '../config/schema.js';
+import { EVENT_TYPES } from '../schema/canonical.js';
+import { STAGE } from '../sources/files.js';
+import { timeToUtc, type Level, type TimeFormat } from './time.js';
+
+export class MappingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MappingError';
+  }
+}
+
+/** A key column whose distinct raw values are pseudonymised in JS and joined back. */
+export interface KeyRole {
+  role: 'user' | 'employee_id' | 'email' | 'manager';
+  kind: string;
+  /** SQL expression of the raw value over the staged table. */
+  rawExpr: string;
+}
+
+export interface CompiledMapping {
+  /** SELECT producing the mapped rows (reads STAGE and the __keys table). */
+  select: string;
+  params: SqlValue[];
+  keyRoles: KeyRole[];
+  /** Canonical columns the SELECT yields, in order, besides the bookkeeping ones (__row, __reject…). */
+  columns: string[];
+}
+
+interface Check {
+  reason: string;
+  field: string | null;
+  when: string;
+  detail: string;
+}
+
+export const TRUE_WORDS = ['1', 'true', 't', 'yes', 'y', 'passed', 'pass'];
+export const FALSE_WORDS = ['0', 'false', 'f', 'no', 'n', 'failed', 'fail'];
+
+class Builder {
+  readonly params: SqlValue[] = [];
+  readonly raw: Level = [];
+  readonly levels: [Level, Level, Level] = [[], [], []];
+  readonly out: Array<[string, string]> = [];
+  readonly checks: Check[] = [];
+  readonly keyRoles: KeyRole[] = [];
+  readonly dstGap: string[] = [];
+  readonly dstOverlap: string[] = [];
+  private jsonPaths: string[] = [];
+
+  constructor(
+    readonly d: Dialect,
+    readonly source: FileSourceConfig,
+    readonly config: PipelineConfig,
+    readonly stagedColumns: string[],
+  ) {}
+
+  bind(v: SqlValue): string {
+    this.params.push(v);
+    return `$${this.params.length}`;
+  }
+
+  /** The raw text of a source column (a dotted path for JSON lines), trimmed, NULL when empty. */
+  column(name: string, fieldPath: string): string {
+    if (this.source.format === 'jsonl') {
+      if (!/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/.test(name)) throw new MappingError(`source ${this.source.name}: ${fieldPath}: ${JSON.stringify(name)} is not a JSON path like user.id`);
+      let i = this.jsonPaths.indexOf(name);
+      if (i < 0) i = this.jsonPaths.push(name) - 1;
+      return `nullif(trim(__jx[${i + 1}]), '')`;
+    }
+    if (!this.stagedColumns.includes(name)) {
+      throw new MappingError(
+        `source ${this.source.name}: ${fieldPath}: column ${JSON.stringify(name)} is not in the file (its columns are: ${this.stagedColumns.join(', ')})`,
+      );
+    }
+    return `nullif(trim(CAST(${this.d.quoteIdent(name)} AS VARCHAR)), '')`;
+  }
+
+  /** Adds a raw column r_<alias> computed from the staged row. */
+  rawCol(alias: string, expr: string): string {
+    this.raw.push([`r_${alias}`, expr]);
+    return `r_${alias}`;
+  }
+
+  value(field: string, spec: ValueSpec): string {
+    const s = typeof spec === 'string' ? { column: spec } : spec;
+    let expr = s.column !== undefined ? this.column(s.column, `fields.${field}.column`) : this.bind(String(s.const));
+    if (s.column !== undefined && s.const !== undefined) expr = `coalesce(${expr}, ${this.bind(String(s.const))})`;
+    if (s.map && Object.keys(s.map).length) {
+      const whens = Object.keys(s.map)
+        .sort()
+        .map((k) => `WHEN ${this.bind(k)} THEN ${this.bind(s.map![k])}`)
+        .join(' ');
+      expr = `CASE ${expr} ${whens} ELSE ${expr} END`;
+    }
+    return this.rawCol(field, expr);
+  }
+
+  number(field: string, spec: ValueSpec, integer = false): string {
+    const r = this.value(field, spec);
+    const scale = typeof spec === 'string' ? undefined : spec.scale;
+    const num = `TRY_CAST(${r} AS DOUBLE)`;
+    this.checks.push({ reason: 'bad_number', field, when: `(${r} IS NOT NULL AND ${num} IS NULL)`, detail: `'not a number: ' || ${r}` });
+    const scaled = scale !== undefined ? `(${num} * ${scale})` : num;
+    return integer ? `CAST(round(${scaled}) AS INTEGER)` : scaled;
+  }
+
+  time(field: string, spec: TimeSpec, forceDate = false): string {
+    const s = typeof spec === 'string' ? { column: spec, format: (forceDate ? 'date' : 'iso') as TimeFormat } : spec;
+    const raw = this.rawCol(field, this.column(s.column, `fields.${field}.column`));
+    let zone: string | null = null;
+    if (s.format !== 'epoch_s' && s.format !== 'epoch_ms' && s.format !== 'date') {
+      const fixed = s.timezone ?? this.config.defaults.timezone;
+      if (s.timezone_column) {
+        const zcol = this.column(s.timezone_column, `fields.${field}.timezone_column`);
+        zone = this.rawCol(`${field}_zone`, fixed ? `coalesce(${zcol}, ${this.bind(fixed)})` : zcol);
+      } else if (fixed) zone = this.rawCol(`${field}_zone`, this.bind(fixed));
+      else if (s.format === 'local') throw new MappingError(`source ${this.source.name}: fields.${field}: format local needs a timezone or timezone_column (or defaults.timezone)`);
+    }
+    const t = timeToUtc(this.d, s.format, raw, zone, (z) => `${z} IN (SELECT name FROM __zones)`, `t_${field}`);
+    t.levels.forEach((lv, i) => this.levels[i].push(...lv));
+    const bad = s.format === 'date' ? 'bad_date' : 'bad_timestamp';
+    this.checks.push({ reason: 'unknown_time_zone', field, when: t.badZone, detail: `'unknown time zone ' || ${zone ?? "''"}` });
+    this.checks.push({ reason: bad, field, when: `(${raw} IS NOT NULL AND ${t.utc} IS NULL)`, detail: `'cannot read ' || ${raw} || ' as ${s.format === 'date' ? 'a date' : s.format === 'local' ? 'a local time' : s.format === 'iso' && !zone ? 'ISO-8601 with an offset' : s.format}'` });
+    if (t.dstGap !== 'false') this.dstGap.push(t.dstGap);
+    if (t.dstOverlap !== 'false') this.dstOverlap.push(t.dstOverlap);
+    if (!forceDate && s.format !== 'date') this.out.push([`${field}__offset`, t.offsetMinutes]);
+    return t.utc;
+  }
+
+  required(field: string, rawCol: string, reason = `missing_${field}`) {
+    this.checks.push({ reason, field, when: `${rawCol} IS NULL`, detail: `'${field} is empty'` });
+  }
+
+  key(role: KeyRole['role'], kind: string, column: string, fieldPath: string): string {
+    const rawExpr = this.column(column, fieldPath);
+    const r = this.rawCol(role, rawExpr);
+    this.keyRoles.push({ role, kind, rawExpr });
+    return r;
+  }
+
+  /** Stable content id: namespace:native-id, or name:<canonical name> for sources that only know names. */
+  object(field: 'object' | 'course', spec: ObjectSpec): { id: string; name: string | null } {
+    const ns = spec.namespace ?? this.source.name;
+    const name = spec.name_column ? this.rawCol(`${field}_name`, this.column(spec.name_column, `fields.${field}.name_column`)) : null;
+    if (spec.id_column) {
+      const id = this.rawCol(`${field}_native`, this.column(spec.id_column, `fields.${field}.id_column`));
+      return { id: `CASE WHEN ${id} IS NOT NULL THEN ${this.bind(ns + ':')} || ${id} END`, name };
+    }
+    const aliases = this.config.content.aliases;
+    const keys = Object.keys(aliases).sort();
+    const canonical = keys.length ? `CASE ${name} ${keys.map((k) => `WHEN ${this.bind(k)} THEN ${this.bind(aliases[k])}`).join(' ')} ELSE ${name} END` : name!;
+    return { id: `CASE WHEN ${name} IS NOT NULL THEN 'name:' || lower(${canonical}) END`, name };
+  }
+
+  jsonExtract(): string {
+    if (this.source.format !== 'jsonl') return '';
+    const paths = this.jsonPaths.map((p) => this.bind('$.' + p));
+    return `, CASE WHEN json_valid(json_line) THEN json_extract_string(json_line, [${paths.join(', ')}]) END AS __jx`;
+  }
+}
+
+function quoteCols(level: Level): string {
+  return level.map(([a, e]) => `${e} AS ${a}`).join(', ');
+}
+
+/** Compiles the mapping for one source. `stagedColumns` are the columns found in the file. */
+export function compileMapping(d: Dialect, source: FileSourceConfig, config: PipelineConfig, stagedColumns: string[], opts: { lateCutoff?: string | null } = {}): CompiledMapping {
+  const b = new Builder(d, source, config, stagedColumns);
+  const f = source.fields;
+  const out = b.out;
+  if (source.format === 'jsonl') {
+    b.checks.push({ reason: 'malformed_json', field: null, when: `NOT coalesce(json_valid(json_line), false)`, detail: `'not a JSON object'` });
+  }
+  let user: string | null = null;
+  if (f.user) {
+    user = b.key('user', f.user.kind, f.user.column, 'fields.user.column');
+    b.required('user', user);
+    out.push(['user_key', user]);
+  }
+  switch (source.target) {
+    case 'events': {
+      const prefix = b.bind(source.name + ':');
+      const id = b.value('event_id', f.event_id!);
+      b.required('event_id', id);
+      const type = b.value('event_type', f.event_type!);
+      b.required('event_type', type);
+      const ts = b.time('timestamp', f.timestamp!);
+      b.checks.push({ reason: 'unknown_event_type', field: 'event_type', when: `${type} NOT IN (${EVENT_TYPES.map((t) => `'${t}'`).join(', ')})`, detail: `'unknown event type ' || ${type} || ' (map it with fields.event_type.map)'` });
+      const dur = f.duration_seconds ? b.number('duration_seconds', f.duration_seconds) : 'CAST(NULL AS DOUBLE)';
+      b.checks.push({ reason: 'negative_duration', field: 'duration_seconds', when: `coalesce(${dur} < 0, false)`, detail: `'negative duration ' || CAST(${dur} AS VARCHAR)` });
+      const obj = f.object ? b.object('object', f.object) : null;
+      const course = f.course ? b.object('course', f.course) : null;
+      out.push(
+        ['event_id', `${prefix} || ${id}`],
+        ['event_type', type],
+        ['object_id', obj?.id ?? 'CAST(NULL AS VARCHAR)'],
+        ['object_name', obj?.name ?? 'CAST(NULL AS VARCHAR)'],
+        ['course_id', course?.id ?? 'CAST(NULL AS VARCHAR)'],
+        ['course_name', course?.name ?? 'CAST(NULL AS VARCHAR)'],
+        ['timestamp_utc', ts],
+        ['tz_offset_minutes', 'timestamp__offset'],
+        ['duration_seconds', dur],
+      );
+      if (opts.lateCutoff) {
+        // Rows older than the watermark minus the lookback are too late to admit (checked last).
+        const cutoff = b.bind(opts.lateCutoff);
+        b.checks.push({ reason: 'late_beyond_lookback', field: 'timestamp', when: `coalesce(${ts} < CAST(${cutoff} AS TIMESTAMP), false)`, detail: `'older than the watermark minus the lookback (' || ${cutoff} || ')'` });
+      }
+      break;
+    }
+    case 'assessments': {
+      const id = b.value('assessment_id', f.assessment_id!);
+      b.required('assessment_id', id);
+      const ts = b.time('submitted_at', f.submitted_at!);
+      b.checks.push({ reason: 'bad_timestamp', field: 'submitted_at', when: `${ts} IS NULL`, detail: `'submitted_at is empty or unreadable'` });
+      const score = f.score ? b.number('score', f.score) : 'CAST(NULL AS DOUBLE)';
+      const max = f.max_score ? b.number('max_score', f.max_score) : 'CAST(NULL AS DOUBLE)';
+      b.checks.push({ reason: 'score_out_of_range', field: 'score', when: `coalesce(${score} < 0 OR ${score} > ${max}, false)`, detail: `'score ' || CAST(${score} AS VARCHAR) || ' outside 0..' || CAST(${max} AS VARCHAR)` });
+      const passedRaw = f.passed ? b.value('passed', f.passed) : null;
+      const passed = passedRaw
+        ? `CASE WHEN lower(${passedRaw}) IN (${TRUE_WORDS.map((w) => `'${w}'`).join(', ')}) THEN true WHEN lower(${passedRaw}) IN (${FALSE_WORDS.map((w) => `'${w}'`).join(', ')}) THEN false END`
+        : 'CAST(NULL AS BOOLEAN)';
+      if (passedRaw) b.checks.push({ reason: 'bad_boolean', field: 'passed', when: `(${passedRaw} IS NOT NULL AND ${passed} IS NULL)`, detail: `'not a yes/no value: ' || ${passedRaw}` });
+      const obj = f.object ? b.object('object', f.object) : null;
+      out.push(
+        ['assessment_id', `${b.bind(source.name + ':')} || ${id}`],
+        ['object_id', obj?.id ?? 'CAST(NULL AS VARCHAR)'],
+        ['object_name', obj?.name ?? 'CAST(NULL AS VARCHAR)'],
+        ['attempt', f.attempt ? b.number('attempt', f.attempt, true) : 'CAST(NULL AS INTEGER)'],
+        ['score', score],
+        ['max_score', max],
+        ['passed', passed],
+        ['submitted_at', ts],
+      );
+      break;
+    }
+    case 'enrollments': {
+      const course = b.object('course', f.course!);
+      b.checks.push({ reason: 'missing_course', field: 'course', when: `${course.id} IS NULL`, detail: `'course is empty'` });
+      const t = (k: 'enrolled_at' | 'due_at' | 'completed_at') => (f[k] ? b.time(k, f[k]!) : 'CAST(NULL AS TIMESTAMP)');
+      out.push(
+        ['course_id', course.id],
+        ['course_name', course.name ?? 'CAST(NULL AS VARCHAR)'],
+        ['enrolled_at', t('enrolled_at')],
+        ['due_at', t('due_at')],
+        ['completed_at', t('completed_at')],
+        ['status', f.status ? `lower(${b.value('status', f.status)})` : 'CAST(NULL AS VARCHAR)'],
+      );
+      break;
+    }
+    case 'hr_records': {
+      const from = b.time('effective_from', f.effective_from!, true);
+      b.checks.push({ reason: 'bad_date', field: 'effective_from', when: `${from} IS NULL`, detail: `'effective_from is empty or unreadable'` });
+      const to = f.effective_to ? b.time('effective_to', f.effective_to, true) : 'CAST(NULL AS DATE)';
+      const text = (k: 'employment_status' | 'role_level' | 'department' | 'performance_rating' | 'salary_band', lower = false) =>
+        f[k] ? (lower ? `lower(${b.value(k, f[k]!)})` : b.value(k, f[k]!)) : 'CAST(NULL AS VARCHAR)';
+      if (f.email) out.push(['email_key', b.key('email', 'email', f.email, 'fields.email')]);
+      out.push(
+        ['effective_from', from],
+        ['effective_to', to],
+        ['employment_status', text('employment_status', true)],
+        ['role_level', text('role_level')],
+        ['manager_key', f.manager ? b.key('manager', f.manager.kind, f.manager.column, 'fields.manager.column') : 'CAST(NULL AS VARCHAR)'],
+        ['department', text('department')],
+        ['hire_date', f.hire_date ? b.time('hire_date', f.hire_date, true) : 'CAST(NULL AS DATE)'],
+        ['performance_rating', text('performance_rating')],
+        ['salary_band', text('salary_band')],
+      );
+      break;
+    }
+    case 'users': {
+      out.push(
+        ['employee_id_key', f.employee_id ? b.key('employee_id', 'employee_id', f.employee_id, 'fields.employee_id') : 'CAST(NULL AS VARCHAR)'],
+        ['email_key', f.email ? b.key('email', 'email', f.email, 'fields.email') : 'CAST(NULL AS VARCHAR)'],
+      );
+      break;
+    }
+  }
+
+  const caseOf = (pick: (c: Check) => string) => (b.checks.length ? `CASE ${b.checks.map((c) => `WHEN ${c.when} THEN ${pick(c)}`).join(' ')} END` : 'CAST(NULL AS VARCHAR)');
+  const bookkeeping: Array<[string, string]> = [
+    ['__reject', caseOf((c) => `'${c.reason}'`)],
+    ['__field', caseOf((c) => (c.field ? `'${c.field}'` : 'CAST(NULL AS VARCHAR)'))],
+    ['__detail', caseOf((c) => c.detail)],
+    ['__dst_gap', b.dstGap.length ? b.dstGap.map((g) => `coalesce(${g}, false)`).join(' OR ') : 'false'],
+    ['__dst_overlap', b.dstOverlap.length ? b.dstOverlap.map((g) => `coalesce(${g}, false)`).join(' OR ') : 'false'],
+  ];
+
+  // Nesting: stage → raw values → time levels 1..3 → canonical values and reject reason.
+  // Row ids of a table written inside a transaction start at an arbitrary base but follow insertion
+  // (file) order, so the position in the file is the row id minus the smallest one.
+  let sql = `SELECT rowid - (SELECT min(rowid) FROM ${STAGE}) AS __row, *${b.jsonExtract()} FROM ${STAGE}`;
+  sql = `SELECT *, ${quoteCols(b.raw)} FROM (${sql}) s0`;
+  b.levels.forEach((lv, i) => {
+    if (lv.length) sql = `SELECT *, ${quoteCols(lv)} FROM (${sql}) s${i + 1}`;
+  });
+  const columns = out.map(([a]) => a);
+  sql = `SELECT __row, ${[...out, ...bookkeeping].map(([a, e]) => `${e} AS ${a}`).join(',\n  ')}\nFROM (${sql}) s4`;
+  return { select: sql, params: b.params, keyRoles: b.keyRoles, columns };
+}

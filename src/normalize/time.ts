@@ -1,0 +1,78 @@
+// Timestamps to UTC, in SQL. One documented rule for local times that a DST change makes ambiguous:
+//  - a time in a gap (the clock jumped over it) is read with the offset in force BEFORE the jump, so it
+//    lands that many minutes later in real time (02:30 on a spring-forward night becomes 03:30 local);
+//  - a time in an overlap (the clock repeated it) is the EARLIER of the two instants (daylight time).
+// This is the "compatible" disambiguation of RFC 5545, java.time and JavaScript's Temporal.
+//
+// Expressions come in levels; the caller nests one projection per level (SELECT *, <level n> FROM
+// (<level n-1>)), so the engine computes every intermediate once and each level reads the one below.
+import type { Dialect } from '../engine/dialects/dialect.js';
+
+export type TimeFormat = 'iso' | 'local' | 'epoch_s' | 'epoch_ms' | 'date';
+export type Level = Array<[alias: string, expr: string]>;
+
+export interface TimeSql {
+  levels: [Level, Level, Level];
+  /** UTC timestamp (NULL when unparseable); for format 'date', a DATE. */
+  utc: string;
+  /** Offset from UTC in minutes of the original time; NULL where the source gave none (epoch, date). */
+  offsetMinutes: string;
+  dstGap: string;
+  dstOverlap: string;
+  /** TRUE when a zone was needed and named but is unknown. */
+  badZone: string;
+}
+
+const OFFSET_RE = "'(Z|z|[+-]\\d{2}(:?\\d{2})?)$'";
+const UTC_ZONES = "('UTC', 'Etc/UTC', 'GMT', 'Etc/GMT')";
+
+/**
+ * `raw` is a VARCHAR column (trimmed, NULL when empty); `zone` a VARCHAR column, or null when the source
+ * names no zone; `zoneKnown(z)` renders a test that a zone name is known; `p` prefixes helper aliases.
+ */
+export function timeToUtc(d: Dialect, format: TimeFormat, raw: string, zone: string | null, zoneKnown: (z: string) => string, p: string): TimeSql {
+  const simple = (utc: string): TimeSql => ({ levels: [[], [], []], utc, offsetMinutes: 'CAST(NULL AS INTEGER)', dstGap: 'false', dstOverlap: 'false', badZone: 'false' });
+  if (format === 'date') return simple(`TRY_CAST(left(${raw}, 10) AS DATE)`);
+  if (format === 'epoch_s' || format === 'epoch_ms') {
+    const n = `TRY_CAST(${raw} AS DOUBLE)`;
+    const secs = format === 'epoch_s' ? n : `(${n} / 1000.0)`;
+    return simple(`CASE WHEN ${secs} BETWEEN -62135596800 AND 253402300799 THEN ${d.epochSecondsToTs(secs)} END`);
+  }
+  const a = (s: string) => `${p}_${s}`;
+  const off = `regexp_extract(${raw}, ${OFFSET_RE}, 1)`;
+  const digits = `replace(${off}, ':', '')`;
+  const l1: Level = [
+    [a('has_offset'), `coalesce(regexp_matches(${raw}, ${OFFSET_RE}), false)`],
+    [a('iso_utc'), `CASE WHEN regexp_matches(${raw}, ${OFFSET_RE}) THEN CAST(TRY_CAST(${raw} AS TIMESTAMPTZ) AS TIMESTAMP) END`],
+    [a('iso_offset'), `CASE WHEN upper(${off}) = 'Z' THEN 0 WHEN ${off} <> '' THEN (CASE WHEN left(${off}, 1) = '-' THEN -1 ELSE 1 END) * (TRY_CAST(substr(${digits}, 2, 2) AS INTEGER) * 60 + CASE WHEN length(${digits}) = 5 THEN TRY_CAST(right(${digits}, 2) AS INTEGER) ELSE 0 END) END`],
+  ];
+  if (zone === null) {
+    // No zone configured: a time without an offset cannot be placed, so it is rejected as a bad timestamp.
+    return { levels: [l1, [], []], utc: a('iso_utc'), offsetMinutes: a('iso_offset'), dstGap: 'false', dstOverlap: 'false', badZone: 'false' };
+  }
+  l1.push(
+    [a('local'), `CASE WHEN NOT coalesce(regexp_matches(${raw}, ${OFFSET_RE}), false) THEN TRY_CAST(${raw} AS TIMESTAMP) END`],
+    [a('is_utc'), `coalesce(${zone} IN ${UTC_ZONES}, false)`],
+    [a('zone_ok'), `coalesce(${zoneKnown(zone)}, false)`],
+  );
+  // ICU's reading of the local time: gap times already come out shifted forward; overlaps come out late.
+  const l2: Level = [[a('icu'), `CASE WHEN NOT ${a('has_offset')} AND ${a('local')} IS NOT NULL AND NOT ${a('is_utc')} AND ${a('zone_ok')} THEN ${d.localToUtc(a('local'), zone)} END`]];
+  const back = (u: string) => `CAST(${d.utcToLocal(u, zone)} AS TIMESTAMP)`;
+  const l3: Level = [
+    [a('back0'), `CASE WHEN ${a('icu')} IS NOT NULL THEN ${back(a('icu'))} END`],
+    [a('back60'), `CASE WHEN ${a('icu')} IS NOT NULL THEN ${back(`${a('icu')} - INTERVAL 1 HOUR`)} END`],
+    [a('back30'), `CASE WHEN ${a('icu')} IS NOT NULL THEN ${back(`${a('icu')} - INTERVAL 30 MINUTE`)} END`],
+  ];
+  const gap = `coalesce(${a('back0')} <> ${a('local')}, false)`;
+  const ov60 = `coalesce(${a('back60')} = ${a('local')}, false)`;
+  const ov30 = `coalesce(${a('back30')} = ${a('local')}, false)`;
+  const utc = `(CASE WHEN ${a('has_offset')} THEN ${a('iso_utc')} WHEN ${a('is_utc')} THEN ${a('local')} WHEN ${ov60} THEN ${a('icu')} - INTERVAL 1 HOUR WHEN ${ov30} THEN ${a('icu')} - INTERVAL 30 MINUTE ELSE ${a('icu')} END)`;
+  return {
+    levels: [l1, l2, l3],
+    utc,
+    offsetMinutes: `(CASE WHEN ${a('has_offset')} THEN ${a('iso_offset')} WHEN ${a('is_utc')} AND ${a('local')} IS NOT NULL THEN 0 WHEN ${a('icu')} IS NOT NULL THEN CAST(date_diff('minute', ${utc}, CASE WHEN ${gap} THEN ${a('back0')} ELSE ${a('local')} END) AS INTEGER) END)`,
+    dstGap: gap,
+    dstOverlap: `(${ov60} OR ${ov30})`,
+    badZone: `(NOT ${a('has_offset')} AND ${zone} IS NOT NULL AND NOT ${a('is_utc')} AND NOT ${a('zone_ok')})`,
+  };
+}

@@ -1,0 +1,102 @@
+// Runs the stages in order: open the warehouse → ingest and normalise → (features, labels, training
+// table when configured) → publish outputs. Outputs are written to a temporary folder next to the
+// output folder and swapped into place only when everything succeeded.
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Engine } from './engine/engine.js';
+import { DuckDBEngine } from './engine/duckdb.js';
+import { resolvePath, type LoadedConfig } from './config/load.js';
+import { ensureWarehouse } from './schema/warehouse.js';
+import { loadKey } from './privacy/keys.js';
+import { Pseudonymizer } from './privacy/pseudonym.js';
+import { ingest, type IngestProgress, type IngestSummary } from './normalize/ingest.js';
+
+export interface RunOptions {
+  /** The logical run date (YYYY-MM-DD or an ISO timestamp): nothing in the outputs depends on the wall clock. */
+  asOf: string;
+  sources?: string[];
+  progress?: IngestProgress;
+}
+
+export interface RunSummary {
+  as_of: string;
+  warehouse: string;
+  output_dir: string;
+  ingest: IngestSummary;
+  outputs: string[];
+}
+
+export async function openWarehouse(loaded: LoadedConfig): Promise<Engine> {
+  const file = resolvePath(loaded, loaded.config.warehouse);
+  mkdirSync(path.dirname(file), { recursive: true });
+  const engine = await DuckDBEngine.open(file, { threads: loaded.config.engine.threads, memoryLimit: loaded.config.engine.memory_limit });
+  try {
+    await ensureWarehouse(engine);
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
+  return engine;
+}
+
+export function pseudonymizerFor(loaded: LoadedConfig): Pseudonymizer {
+  return new Pseudonymizer(loadKey(loaded.config.keys.pseudonym, loaded.baseDir, 'pseudonym'));
+}
+
+/** Ingests all sources (no outputs published). */
+export async function runIngest(loaded: LoadedConfig, opts: Omit<RunOptions, 'asOf'> & { asOf?: string }): Promise<{ summary: IngestSummary; warehouse: string }> {
+  const pz = pseudonymizerFor(loaded);
+  const engine = await openWarehouse(loaded);
+  try {
+    const summary = await ingest(engine, loaded, pz, { asOf: opts.asOf ?? null, sources: opts.sources, progress: opts.progress });
+    return { summary, warehouse: engine.location };
+  } finally {
+    await engine.close();
+  }
+}
+
+/** Writes files into a fresh temp folder, then swaps it in place of `outDir` in two renames. */
+export async function publishAtomically(outDir: string, write: (tmpDir: string) => Promise<string[]>): Promise<string[]> {
+  const parent = path.dirname(outDir);
+  mkdirSync(parent, { recursive: true });
+  const tmp = path.join(parent, `.${path.basename(outDir)}.tmp-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  let files: string[];
+  try {
+    files = await write(tmp);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  const old = path.join(parent, `.${path.basename(outDir)}.old-${process.pid}`);
+  if (existsSync(outDir)) renameSync(outDir, old);
+  renameSync(tmp, outDir);
+  rmSync(old, { recursive: true, force: true });
+  return files.map((f) => path.join(outDir, path.relative(tmp, f)));
+}
+
+/** Cumulative reconciliation per input file, from the warehouse (so re-runs publish the same bytes). */
+export async function reconciliation(engine: Engine) {
+  const rows = await engine.all(`SELECT source, target, input, sha256, rows_read, accepted, duplicates, conflicts, rejected, dst_gap, dst_overlap, late
+    FROM loads ORDER BY source, input, load_id`);
+  const rejects = await engine.all(`SELECT source, reason, count(*) AS n FROM rejects GROUP BY 1, 2 ORDER BY 1, 2`);
+  return { loads: rows, rejects_by_reason: rejects };
+}
+
+export async function runPipeline(loaded: LoadedConfig, opts: RunOptions): Promise<RunSummary> {
+  const pz = pseudonymizerFor(loaded);
+  const engine = await openWarehouse(loaded);
+  try {
+    const summary = await ingest(engine, loaded, pz, { asOf: opts.asOf, sources: opts.sources, progress: opts.progress });
+    const outDir = resolvePath(loaded, loaded.config.output_dir);
+    const outputs = await publishAtomically(outDir, async (tmp) => {
+      const file = path.join(tmp, 'reconciliation.json');
+      writeFileSync(file, JSON.stringify({ as_of: opts.asOf, ...(await reconciliation(engine)) }, null, 2) + '\n');
+      return [file];
+    });
+    return { as_of: opts.asOf, warehouse: engine.location, output_dir: outDir, ingest: summary, outputs };
+  } finally {
+    await engine.close();
+  }
+}

@@ -1,0 +1,260 @@
+// The canonical schema: every table, column, type and description learnpipe writes. This module is the
+// single source of truth; DDL, docs, feature_schema.json and QA schema checks are all derived from it.
+
+export type ColumnType = 'varchar' | 'integer' | 'bigint' | 'double' | 'boolean' | 'timestamp' | 'date' | 'json' | 'varchar[]';
+
+/**
+ * How sensitive a column is. `pseudonym`: keyed pseudonyms only; `internal`: operational data;
+ * `sensitive`: HR fields excluded from outputs unless allowed by name; `raw`: may hold source text
+ * (rejects), never published.
+ */
+export type Sensitivity = 'public' | 'pseudonym' | 'internal' | 'sensitive' | 'raw';
+
+export interface ColumnDef {
+  name: string;
+  type: ColumnType;
+  nullable: boolean;
+  description: string;
+  sensitivity: Sensitivity;
+}
+
+export interface TableDef {
+  name: string;
+  description: string;
+  columns: ColumnDef[];
+  /** Columns that identify a row; checked for uniqueness by QA (DuckDB keeps no index, for load speed). */
+  key: string[];
+}
+
+/** Bumped when a table changes shape; migrations.ts upgrades older warehouses step by step. */
+export const SCHEMA_VERSION = 1;
+
+/** Canonical event types. Sources map their own vocabulary onto these with value maps. */
+export const EVENT_TYPES = [
+  'login', 'view', 'video_play', 'submit', 'pass', 'fail', 'quiz_start', 'answer', 'comment',
+  'forum_post', 'complete', 'enroll', 'unenroll', 'attend',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+const c = (name: string, type: ColumnType, nullable: boolean, sensitivity: Sensitivity, description: string): ColumnDef => ({
+  name, type, nullable, sensitivity, description,
+});
+const source = c('source', 'varchar', false, 'internal', 'Name of the configured source the row came from.');
+const loadId = c('load_id', 'bigint', false, 'internal', 'The load that wrote the row (see loads).');
+
+export const events: TableDef = {
+  name: 'events',
+  description: 'Learning activity, one row per distinct event, deduplicated by event_id.',
+  key: ['event_id'],
+  columns: [
+    c('event_id', 'varchar', false, 'internal', 'Source event id, prefixed with the source namespace so ids from different systems never collide.'),
+    c('user_id', 'varchar', false, 'pseudonym', 'Resolved learner pseudonym (HMAC of the anchor identity key).'),
+    c('event_type', 'varchar', false, 'public', `Canonical event type: one of ${EVENT_TYPES.join(', ')}.`),
+    c('object_id', 'varchar', true, 'public', 'Stable content id (see content); survives renames.'),
+    c('course_id', 'varchar', true, 'public', 'Stable id of the course the object belongs to, when known.'),
+    c('timestamp_utc', 'timestamp', false, 'internal', 'When the event happened, in UTC.'),
+    c('tz_offset_minutes', 'integer', true, 'internal', 'The offset from UTC of the original timestamp, kept for audit (NULL for epoch times).'),
+    c('duration_seconds', 'double', true, 'internal', 'Time spent, when the source records it; never negative.'),
+    source,
+    loadId,
+  ],
+};
+
+export const users: TableDef = {
+  name: 'users',
+  description: 'One row per resolved person, with current HR attributes (history lives in hr_records).',
+  key: ['user_id'],
+  columns: [
+    c('user_id', 'varchar', false, 'pseudonym', 'Resolved person pseudonym.'),
+    c('source_ids', 'varchar[]', false, 'pseudonym', 'Every source key that resolved to this person, as kind:pseudonym.'),
+    c('match_rule', 'varchar', false, 'internal', 'How the person was resolved: employee_id, email, or unmatched.'),
+    c('hire_date', 'date', true, 'internal', 'Hire date from the HRIS.'),
+    c('employment_status', 'varchar', true, 'internal', 'Current employment status (latest HR record).'),
+    c('role_level', 'varchar', true, 'internal', 'Current role level.'),
+    c('manager_id', 'varchar', true, 'pseudonym', 'Current manager (a user_id).'),
+    c('department', 'varchar', true, 'internal', 'Current department.'),
+  ],
+};
+
+export const enrollments: TableDef = {
+  name: 'enrollments',
+  description: 'Course enrolments with due and completion dates.',
+  key: ['user_id', 'course_id'],
+  columns: [
+    c('user_id', 'varchar', false, 'pseudonym', 'Learner pseudonym.'),
+    c('course_id', 'varchar', false, 'public', 'Stable course id.'),
+    c('enrolled_at', 'timestamp', true, 'internal', 'When the learner enrolled (UTC).'),
+    c('due_at', 'timestamp', true, 'internal', 'When the course is due (UTC).'),
+    c('completed_at', 'timestamp', true, 'internal', 'When the learner completed it (UTC), NULL if not.'),
+    c('status', 'varchar', true, 'internal', 'Enrolment status as the source reports it (normalised to lower case).'),
+    source,
+    loadId,
+  ],
+};
+
+export const assessments: TableDef = {
+  name: 'assessments',
+  description: 'Assessment attempts with scores.',
+  key: ['assessment_id'],
+  columns: [
+    c('assessment_id', 'varchar', false, 'internal', 'Source attempt id, namespaced by source.'),
+    c('user_id', 'varchar', false, 'pseudonym', 'Learner pseudonym.'),
+    c('object_id', 'varchar', true, 'public', 'Stable id of the assessed content.'),
+    c('attempt', 'integer', true, 'internal', 'Attempt number (1 = first).'),
+    c('score', 'double', true, 'internal', 'Raw score.'),
+    c('max_score', 'double', true, 'internal', 'Maximum possible score.'),
+    c('passed', 'boolean', true, 'internal', 'Whether the attempt passed.'),
+    c('submitted_at', 'timestamp', false, 'internal', 'When the attempt was submitted (UTC).'),
+    source,
+    loadId,
+  ],
+};
+
+export const content: TableDef = {
+  name: 'content',
+  description: 'Content objects with stable ids; every name an object was known under is in content_names.',
+  key: ['object_id'],
+  columns: [
+    c('object_id', 'varchar', false, 'public', 'Stable content id: derived from the source id (or the canonical name) and never changed by a rename.'),
+    c('title', 'varchar', true, 'public', 'The most recent name.'),
+    c('type', 'varchar', true, 'public', 'Content type, when known (course, quiz, resource, …).'),
+    c('course_id', 'varchar', true, 'public', 'Stable id of the course it belongs to, when known.'),
+    c('first_seen_utc', 'timestamp', true, 'internal', 'First event that referenced it.'),
+    c('last_seen_utc', 'timestamp', true, 'internal', 'Last event that referenced it.'),
+  ],
+};
+
+export const contentNames: TableDef = {
+  name: 'content_names',
+  description: 'Every name a content object was known under, per source.',
+  key: ['object_id', 'source', 'name'],
+  columns: [
+    c('object_id', 'varchar', false, 'public', 'Stable content id.'),
+    source,
+    c('name', 'varchar', false, 'public', 'A name the source used.'),
+    c('first_seen_utc', 'timestamp', true, 'internal', 'First event that used this name.'),
+    c('last_seen_utc', 'timestamp', true, 'internal', 'Last event that used this name.'),
+  ],
+};
+
+export const hrRecords: TableDef = {
+  name: 'hr_records',
+  description: 'Effective-dated HR history, so joins can be made as of any date.',
+  key: ['user_id', 'effective_from'],
+  columns: [
+    c('user_id', 'varchar', false, 'pseudonym', 'Employee pseudonym.'),
+    c('effective_from', 'date', false, 'internal', 'First day this record applies.'),
+    c('effective_to', 'date', true, 'internal', 'Day the next record starts (exclusive); NULL for the current record.'),
+    c('employment_status', 'varchar', true, 'internal', 'active, leave, terminated, … (lower case).'),
+    c('role_level', 'varchar', true, 'internal', 'Role or grade level.'),
+    c('manager_id', 'varchar', true, 'pseudonym', 'Manager (a user_id).'),
+    c('department', 'varchar', true, 'internal', 'Department.'),
+    c('hire_date', 'date', true, 'internal', 'Hire date.'),
+    c('performance_rating', 'varchar', true, 'sensitive', 'Performance rating; excluded from outputs unless allowed by name.'),
+    c('salary_band', 'varchar', true, 'sensitive', 'Salary band; excluded from outputs unless allowed by name.'),
+    source,
+    loadId,
+  ],
+};
+
+export const identityMap: TableDef = {
+  name: 'identity_map',
+  description: 'Every pseudonymised source key and the person it resolved to, with the rule that matched.',
+  key: ['key_kind', 'key_pseudonym'],
+  columns: [
+    c('key_kind', 'varchar', false, 'internal', 'Kind of key: employee_id, email, or a source namespace such as moodle_id.'),
+    c('key_pseudonym', 'varchar', false, 'pseudonym', 'HMAC pseudonym of the normalised key.'),
+    c('user_id', 'varchar', false, 'pseudonym', 'The resolved person.'),
+    c('rule', 'varchar', false, 'internal', 'employee_id, email, or unmatched.'),
+    c('sources', 'varchar[]', false, 'internal', 'Sources that presented this key.'),
+  ],
+};
+
+export const identityLinks: TableDef = {
+  name: 'identity_links',
+  description: 'Identity records as sources presented them: a key and the employee id / email it carried (all pseudonymised).',
+  key: ['source', 'key_kind', 'key_pseudonym'],
+  columns: [
+    source,
+    c('key_kind', 'varchar', false, 'internal', 'Kind of the record\'s own key.'),
+    c('key_pseudonym', 'varchar', false, 'pseudonym', 'Pseudonym of the record\'s own key.'),
+    c('employee_id_pseudonym', 'varchar', true, 'pseudonym', 'Pseudonym of the employee id the record carried.'),
+    c('email_pseudonym', 'varchar', true, 'pseudonym', 'Pseudonym of the normalised email the record carried.'),
+  ],
+};
+
+export const rejects: TableDef = {
+  name: 'rejects',
+  description: 'Rows that could not be normalised, with where they came from and why. Nothing is dropped silently.',
+  key: ['load_id', 'location', 'reason'],
+  columns: [
+    source,
+    loadId,
+    c('location', 'varchar', false, 'internal', 'file:line, LSN or statement id.'),
+    c('reason', 'varchar', false, 'internal', 'Machine-readable reason (bad_timestamp, missing_user, unknown_event_type, …).'),
+    c('field', 'varchar', true, 'internal', 'The field at fault, when one is.'),
+    c('detail', 'varchar', true, 'internal', 'Human-readable explanation.'),
+    c('raw', 'varchar', true, 'raw', 'The raw row as read (pseudonymised user keys are NOT applied to this text; never published).'),
+  ],
+};
+
+export const loads: TableDef = {
+  name: 'loads',
+  description: 'One row per load of one input, with its reconciliation: read = accepted + duplicates + rejected.',
+  key: ['load_id'],
+  columns: [
+    loadId,
+    source,
+    c('input', 'varchar', false, 'internal', 'File path (relative to the config) or source description.'),
+    c('sha256', 'varchar', true, 'internal', 'SHA-256 of the input file.'),
+    c('as_of', 'varchar', true, 'internal', 'The run\'s --as-of date.'),
+    c('rows_read', 'bigint', false, 'internal', 'Rows (lines) read.'),
+    c('accepted', 'bigint', false, 'internal', 'Rows written to canonical tables.'),
+    c('duplicates', 'bigint', false, 'internal', 'Exact duplicates of rows already accepted.'),
+    c('conflicts', 'bigint', false, 'internal', 'Same key, different content (also counted in rejected).'),
+    c('rejected', 'bigint', false, 'internal', 'Rows written to rejects (conflicts included).'),
+    c('dst_gap', 'bigint', false, 'internal', 'Local times in a DST gap, shifted forward.'),
+    c('dst_overlap', 'bigint', false, 'internal', 'Local times in a DST overlap, resolved to the earlier instant.'),
+    c('late', 'bigint', false, 'internal', 'Rows older than the watermark but within the lookback, admitted.'),
+    c('watermark_before', 'timestamp', true, 'internal', 'Source event-time watermark before the load.'),
+    c('watermark_after', 'timestamp', true, 'internal', 'Source event-time watermark after the load.'),
+    c('target', 'varchar', false, 'internal', 'Canonical table loaded.'),
+  ],
+};
+
+export const loadedFiles: TableDef = {
+  name: 'loaded_files',
+  description: 'Files already loaded, by content hash: a file loaded once is skipped afterwards.',
+  key: ['source', 'sha256'],
+  columns: [source, c('path', 'varchar', false, 'internal', 'Path as configured.'), c('sha256', 'varchar', false, 'internal', 'Content hash.'), loadId],
+};
+
+export const watermarks: TableDef = {
+  name: 'watermarks',
+  description: 'Per-source event-time watermark (the newest event time loaded).',
+  key: ['source'],
+  columns: [source, c('watermark_utc', 'timestamp', true, 'internal', 'Newest accepted event time.'), loadId],
+};
+
+export const meta: TableDef = {
+  name: 'learnpipe_meta',
+  description: 'Warehouse metadata: schema version.',
+  key: ['key'],
+  columns: [c('key', 'varchar', false, 'internal', 'Setting name.'), c('value', 'varchar', false, 'internal', 'Setting value.')],
+};
+
+/** Canonical tables (the data model). */
+export const CANONICAL_TABLES: TableDef[] = [users, enrollments, events, assessments, content, contentNames, hrRecords];
+/** Bookkeeping tables (loads, identity, rejects, metadata). */
+export const BOOKKEEPING_TABLES: TableDef[] = [identityMap, identityLinks, rejects, loads, loadedFiles, watermarks, meta];
+export const ALL_TABLES: TableDef[] = [...CANONICAL_TABLES, ...BOOKKEEPING_TABLES];
+
+export function tableDef(name: string): TableDef {
+  const t = ALL_TABLES.find((x) => x.name === name);
+  if (!t) throw new Error(`unknown canonical table ${JSON.stringify(name)}`);
+  return t;
+}
+
+/** Tables a file source may load into, and the fields a mapping may fill. */
+export const LOADABLE_TABLES = ['events', 'users', 'enrollments', 'assessments', 'hr_records'] as const;
+export type LoadableTable = (typeof LOADABLE_TABLES)[number];

@@ -1,0 +1,33 @@
+// Creates and upgrades the warehouse. A new warehouse gets every table at SCHEMA_VERSION; an older
+// one is migrated step by step (MIGRATIONS[v] upgrades v → v+1) inside one transaction.
+import type { Engine } from '../engine/engine.js';
+import { ALL_TABLES, SCHEMA_VERSION, meta } from './canonical.js';
+
+/** MIGRATIONS[n] takes a warehouse from version n to n + 1. Empty while the schema is at version 1. */
+export const MIGRATIONS: Record<number, (engine: Engine) => Promise<void>> = {};
+
+export async function schemaVersion(engine: Engine): Promise<number | undefined> {
+  const exists = await engine.one(`SELECT count(*) AS n FROM information_schema.tables WHERE table_name = $1`, [meta.name]);
+  if (!exists || Number(exists.n) === 0) return undefined;
+  const row = await engine.one<{ value: string }>(`SELECT value FROM ${engine.dialect.quoteIdent(meta.name)} WHERE key = 'schema_version'`);
+  return row ? Number(row.value) : undefined;
+}
+
+export async function ensureWarehouse(engine: Engine): Promise<{ created: boolean; migratedFrom?: number }> {
+  const current = await schemaVersion(engine);
+  if (current !== undefined && current > SCHEMA_VERSION) {
+    throw new Error(`the warehouse ${engine.location} has schema version ${current}, newer than this learnpipe (${SCHEMA_VERSION}); upgrade learnpipe`);
+  }
+  if (current === SCHEMA_VERSION) return { created: false };
+  await engine.transaction(async () => {
+    for (const t of ALL_TABLES) await engine.run(engine.dialect.createTable(t, { ifNotExists: true }));
+    for (let v = current ?? SCHEMA_VERSION; v < SCHEMA_VERSION; v++) {
+      const step = MIGRATIONS[v];
+      if (!step) throw new Error(`no migration from schema version ${v}`);
+      await step(engine);
+    }
+    await engine.run(`DELETE FROM ${engine.dialect.quoteIdent(meta.name)} WHERE key = 'schema_version'`);
+    await engine.run(`INSERT INTO ${engine.dialect.quoteIdent(meta.name)} VALUES ('schema_version', $1)`, [String(SCHEMA_VERSION)]);
+  });
+  return current === undefined ? { created: true } : { created: false, migratedFrom: current };
+}
