@@ -171,6 +171,10 @@ export async function loadFile(
         : `WHEN same_before > 0 THEN 'duplicate' WHEN __row = last_row THEN 'accept' ELSE 'superseded'`} END AS status
     FROM ranked WHERE __row >= 0`);
 
+  // Too late to admit: rows older than the watermark minus the lookback that are not repeats of a loaded row.
+  await engine.run(`UPDATE __class SET status = 'late' WHERE status = 'accept' AND __row IN (SELECT __row FROM ${M} WHERE __too_late)`);
+  await engine.run(`INSERT INTO __class SELECT m.__row, 'late' FROM ${M} m WHERE m.__too_late AND m.__reject IS NULL AND NOT EXISTS (SELECT 1 FROM __class x WHERE x.__row = m.__row)`);
+
   const cols = sel.cols.join(', ');
   if (firstWins) {
     await engine.run(`INSERT INTO ${sel.table} (${cols}) SELECT ${cols} FROM __cand c ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = c.__row ORDER BY c.__row`);
@@ -203,6 +207,7 @@ export async function loadFile(
     FROM (
       SELECT __row, __reject AS reason, __field AS field, __detail AS detail FROM ${M} WHERE __reject IS NOT NULL
       UNION ALL SELECT __row, 'conflicting_duplicate', '${spec.key.join('+')}', ${conflictDetail} FROM __class WHERE status = 'conflict'
+      UNION ALL SELECT __row, 'late_beyond_lookback', 'timestamp', 'older than the source watermark minus lookback_days (${lookback}); raise lookback_days to admit it' FROM __class WHERE status = 'late'
     ) r JOIN ${STAGE} s ON s.rowid = r.__row + (SELECT min(rowid) FROM ${STAGE})
     ORDER BY r.__row`);
   await engine.run(`INSERT INTO rejects (source, load_id, location, reason, field, detail, raw)
@@ -227,6 +232,7 @@ export async function loadFile(
       (SELECT count(*) FROM ${M} WHERE __reject IS NOT NULL) AS mapped_rejects,
       (SELECT count(*) FROM __class WHERE status = 'duplicate') AS duplicates,
       (SELECT count(*) FROM __class WHERE status = 'conflict') AS conflicts,
+      (SELECT count(*) FROM __class WHERE status = 'late') AS too_late,
       (SELECT count(*) FILTER (WHERE __dst_gap) FROM ${M} WHERE __reject IS NULL) AS dst_gap,
       (SELECT count(*) FILTER (WHERE __dst_overlap) FROM ${M} WHERE __reject IS NULL) AS dst_overlap
       ${spec.time ? `, (SELECT min(${spec.time}) FROM __cand c ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = c.__row) AS min_t,
@@ -235,7 +241,7 @@ export async function loadFile(
     spec.time ? [wmBefore ?? '1900-01-01'] : undefined);
   const n = (k: string) => Number(counts?.[k] ?? 0);
   const rowsRead = n('staged') + n('malformed');
-  const rejected = n('mapped_rejects') + n('conflicts') + n('malformed');
+  const rejected = n('mapped_rejects') + n('conflicts') + n('too_late') + n('malformed');
   const duplicates = n('duplicates');
   const accepted = rowsRead - rejected - duplicates;
   const maxT = ts(counts?.max_t);

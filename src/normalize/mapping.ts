@@ -52,6 +52,7 @@ class Builder {
   readonly dstGap: string[] = [];
   readonly dstOverlap: string[] = [];
   private jsonPaths: string[] = [];
+  lateFlag = 'false';
 
   constructor(
     readonly d: Dialect,
@@ -208,9 +209,9 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
         ['duration_seconds', dur],
       );
       if (opts.lateCutoff) {
-        // Rows older than the watermark minus the lookback are too late to admit (checked last).
-        const cutoff = b.bind(opts.lateCutoff);
-        b.checks.push({ reason: 'late_beyond_lookback', field: 'timestamp', when: `coalesce(${ts} < CAST(${cutoff} AS TIMESTAMP), false)`, detail: `'older than the watermark minus the lookback (' || ${cutoff} || ')'` });
+        // Rows older than the watermark minus the lookback are too late to admit, unless they repeat an
+        // event already loaded (then they are duplicates); the loader decides after deduplication.
+        b.lateFlag = `coalesce(${ts} < CAST(${b.bind(opts.lateCutoff)} AS TIMESTAMP), false)`;
       }
       break;
     }
@@ -289,6 +290,7 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
     ['__field', caseOf((c) => (c.field ? `'${c.field}'` : 'CAST(NULL AS VARCHAR)'))],
     ['__detail', caseOf((c) => c.detail)],
     ['__dst_gap', b.dstGap.length ? b.dstGap.map((g) => `coalesce(${g}, false)`).join(' OR ') : 'false'],
+    ['__too_late', b.lateFlag],
     ['__dst_overlap', b.dstOverlap.length ? b.dstOverlap.map((g) => `coalesce(${g}, false)`).join(' OR ') : 'false'],
   ];
 
