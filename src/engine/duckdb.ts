@@ -14,6 +14,9 @@ export interface DuckDBOptions {
   tempDirectory?: string;
 }
 
+/** LEARNPIPE_TRACE_SQL=1 prints every statement with its duration (for profiling). */
+const TRACE = Boolean(process.env.LEARNPIPE_TRACE_SQL);
+
 function toJs(value: unknown): unknown {
   if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
   if (Array.isArray(value)) return value.map(toJs);
@@ -52,10 +55,13 @@ export class DuckDBEngine implements Engine {
   }
 
   private async exec(sql: string, params?: SqlParams) {
+    const t0 = TRACE ? performance.now() : 0;
     try {
       return await this.conn.runAndReadAll(sql, params as DuckDBValue[] | Record<string, DuckDBValue> | undefined);
     } catch (err) {
       throw new EngineError(`${(err as Error).message}\n--- while running:\n${sql.trim().slice(0, 2000)}`, sql, { cause: err });
+    } finally {
+      if (TRACE) process.stderr.write(`sql ${((performance.now() - t0) / 1000).toFixed(3)}s ${sql.replace(/\s+/g, ' ').trim().slice(0, 140)}\n`);
     }
   }
 

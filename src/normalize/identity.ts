@@ -9,28 +9,17 @@ import type { KeyRole } from './mapping.js';
 export const KEYS = '__keys';
 
 /** Pseudonymises the distinct raw values of each key role found in `fromTable` into KEYS(role, kind, raw, pseudonym). */
-export async function pseudonymizeKeys(engine: Engine, pz: Pseudonymizer, roles: KeyRole[], fromTable: string, columnOf: (role: KeyRole['role']) => string): Promise<number> {
+export async function pseudonymizeKeys(engine: Engine, pz: Pseudonymizer, roles: KeyRole[], fromTable: string): Promise<number> {
   await engine.run(`DROP TABLE IF EXISTS ${KEYS}`);
   await engine.run(`CREATE TEMP TABLE ${KEYS} (role VARCHAR, kind VARCHAR, raw VARCHAR, pseudonym VARCHAR)`);
   let n = 0;
   for (const r of roles) {
-    const col = columnOf(r.role);
-    const rows = await engine.all<{ raw: string }>(`SELECT DISTINCT ${col} AS raw FROM ${fromTable} WHERE ${col} IS NOT NULL ORDER BY 1`);
+    const rows = await engine.all<{ raw: string }>(`SELECT DISTINCT ${r.column} AS raw FROM ${fromTable} WHERE ${r.column} IS NOT NULL ORDER BY 1`);
     const out = rows.map((x) => [r.role, r.kind, x.raw, pz.of(r.kind, x.raw)] as [string, string, string, string | null]);
     await engine.appendRows(KEYS, out);
     n += out.length;
   }
   return n;
-}
-
-/** SQL joining a mapped table's raw key column to its pseudonym and resolved person. */
-export function userJoin(alias: string, role: KeyRole['role'], column: string, kind: string): string {
-  const k = `k_${role}`, im = `im_${role}`;
-  return `LEFT JOIN ${KEYS} ${k} ON ${k}.role = '${role}' AND ${k}.raw = ${alias}.${column}
-  LEFT JOIN identity_map ${im} ON ${im}.key_kind = ${k}.kind AND ${im}.key_pseudonym = ${k}.pseudonym`;
-}
-export function userIdExpr(role: KeyRole['role']): string {
-  return `coalesce(im_${role}.user_id, k_${role}.pseudonym)`;
 }
 
 /** Records every person key (user, manager) this load presented; new ones are their own person until resolved. */

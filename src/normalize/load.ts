@@ -4,9 +4,9 @@
 import type { Engine } from '../engine/engine.js';
 import type { FileSourceConfig, PipelineConfig } from '../config/schema.js';
 import type { Pseudonymizer } from '../privacy/pseudonym.js';
-import { stageFile, MALFORMED, STAGE, type SourceFile } from '../sources/files.js';
+import { collectMalformed, describeFile, MALFORMED, prepareRejects, readerSql, SourceReadError, type SourceFile } from '../sources/files.js';
 import { compileMapping } from './mapping.js';
-import { pseudonymizeKeys, registerKeys, resolveIdentities, userIdExpr, userJoin } from './identity.js';
+import { pseudonymizeKeys, registerKeys, resolveIdentities } from './identity.js';
 
 export interface LoadResult {
   load_id: number;
@@ -29,7 +29,10 @@ export interface LoadResult {
   rejects_by_reason: Record<string, number>;
 }
 
-const M = '__m';
+/** The mapped rows (a table), the same with their position in the file (a view), and with people resolved (a view). */
+const MAPPED = '__m';
+const M = '__mb';
+const MK = '__mk';
 
 /** Per target: the key that identifies a row, how repeats are treated, and the content compared for duplicates. */
 const TARGETS = {
@@ -51,53 +54,31 @@ export async function nextLoadId(engine: Engine): Promise<number> {
   return Number(r?.id ?? 1);
 }
 
-/** The SELECT list that turns mapped rows (alias m) into rows of the target table. */
+/** The SELECT that turns mapped rows (alias m, already carrying pseudonyms and person ids) into target rows. */
 function targetSelect(source: FileSourceConfig, loadId: number): { table: string; from: string; cols: string[] } {
-  const kind = source.fields.user?.kind ?? '';
-  const sourceLit = `'${source.name.replaceAll("'", "''")}'`;
-  const common = `${sourceLit} AS source, ${loadId} AS load_id`;
-  const joinUser = userJoin('m', 'user', 'user_key', kind);
+  const common = `'${source.name}' AS source, ${loadId} AS load_id`;
+  const sel = (table: string, cols: string[], exprs: string[] = cols) => ({
+    table,
+    cols: [...cols, ...(table === 'identity_links' ? [] : ['source', 'load_id'])],
+    from: `SELECT m.__row, ${exprs.map((e, i) => (e === cols[i] ? `m.${e}` : `${e} AS ${cols[i]}`)).join(', ')}${table === 'identity_links' ? '' : `, ${common}`} FROM ${MK} m WHERE m.__reject IS NULL`,
+  });
   switch (source.target) {
     case 'events':
-      return {
-        table: 'events',
-        cols: ['event_id', 'user_id', 'event_type', 'object_id', 'course_id', 'timestamp_utc', 'tz_offset_minutes', 'duration_seconds', 'source', 'load_id'],
-        from: `SELECT m.__row, m.event_id, ${userIdExpr('user')} AS user_id, m.event_type, m.object_id, m.course_id, m.timestamp_utc, m.tz_offset_minutes, m.duration_seconds, ${common}
-               FROM ${M} m ${joinUser} WHERE m.__reject IS NULL`,
-      };
+      return sel('events', ['event_id', 'user_id', 'event_type', 'object_id', 'course_id', 'timestamp_utc', 'tz_offset_minutes', 'duration_seconds']);
     case 'assessments':
-      return {
-        table: 'assessments',
-        cols: ['assessment_id', 'user_id', 'object_id', 'attempt', 'score', 'max_score', 'passed', 'submitted_at', 'source', 'load_id'],
-        from: `SELECT m.__row, m.assessment_id, ${userIdExpr('user')} AS user_id, m.object_id, m.attempt, m.score, m.max_score, m.passed, m.submitted_at, ${common}
-               FROM ${M} m ${joinUser} WHERE m.__reject IS NULL`,
-      };
+      return sel('assessments', ['assessment_id', 'user_id', 'object_id', 'attempt', 'score', 'max_score', 'passed', 'submitted_at']);
     case 'enrollments':
-      return {
-        table: 'enrollments',
-        cols: ['user_id', 'course_id', 'enrolled_at', 'due_at', 'completed_at', 'status', 'source', 'load_id'],
-        from: `SELECT m.__row, ${userIdExpr('user')} AS user_id, m.course_id, m.enrolled_at, m.due_at, m.completed_at, m.status, ${common}
-               FROM ${M} m ${joinUser} WHERE m.__reject IS NULL`,
-      };
-    case 'hr_records':
-      return {
-        table: 'hr_records',
-        cols: ['user_id', 'effective_from', 'effective_to', 'employment_status', 'role_level', 'manager_id', 'department', 'hire_date', 'performance_rating', 'salary_band', 'source', 'load_id'],
-        from: `SELECT m.__row, ${userIdExpr('user')} AS user_id, m.effective_from, m.effective_to, m.employment_status, m.role_level,
-                 ${source.fields.manager ? userIdExpr('manager') : 'CAST(NULL AS VARCHAR)'} AS manager_id, m.department, m.hire_date, m.performance_rating, m.salary_band, ${common}
-               FROM ${M} m ${joinUser} ${source.fields.manager ? userJoin('m', 'manager', 'manager_key', source.fields.manager.kind) : ''} WHERE m.__reject IS NULL`,
-      };
+      return sel('enrollments', ['user_id', 'course_id', 'enrolled_at', 'due_at', 'completed_at', 'status']);
+    case 'hr_records': {
+      const cols = ['user_id', 'effective_from', 'effective_to', 'employment_status', 'role_level', 'manager_id', 'department', 'hire_date', 'performance_rating', 'salary_band'];
+      return sel('hr_records', cols, cols.map((c) => (c === 'manager_id' && !source.fields.manager ? 'CAST(NULL AS VARCHAR)' : c)));
+    }
     case 'users':
-      return {
-        table: 'identity_links',
-        cols: ['source', 'key_kind', 'key_pseudonym', 'employee_id_pseudonym', 'email_pseudonym'],
-        from: `SELECT m.__row, ${sourceLit} AS source, k_user.kind AS key_kind, k_user.pseudonym AS key_pseudonym, k_employee_id.pseudonym AS employee_id_pseudonym, k_email.pseudonym AS email_pseudonym
-               FROM ${M} m
-               LEFT JOIN __keys k_user ON k_user.role = 'user' AND k_user.raw = m.user_key
-               LEFT JOIN __keys k_employee_id ON k_employee_id.role = 'employee_id' AND k_employee_id.raw = m.employee_id_key
-               LEFT JOIN __keys k_email ON k_email.role = 'email' AND k_email.raw = m.email_key
-               WHERE m.__reject IS NULL`,
-      };
+      return sel(
+        'identity_links',
+        ['source', 'key_kind', 'key_pseudonym', 'employee_id_pseudonym', 'email_pseudonym'],
+        [`'${source.name}'`, 'm.user_kind', 'm.user_pseudonym', source.fields.employee_id ? 'm.employee_id_pseudonym' : 'CAST(NULL AS VARCHAR)', source.fields.email ? 'm.email_pseudonym' : 'CAST(NULL AS VARCHAR)'],
+      );
   }
 }
 
@@ -115,7 +96,7 @@ export async function loadFile(
   opts: { loadId: number; asOf: string | null },
 ): Promise<LoadResult> {
   const loadId = opts.loadId;
-  const staged = await stageFile(engine, source, file);
+  const columns = await describeFile(engine, source, file);
   const isEventLike = source.target === 'events' || source.target === 'assessments';
 
   // Watermark: the newest event time accepted so far; rows older than it minus the lookback are rejected.
@@ -128,24 +109,46 @@ export async function loadFile(
     lateCutoff = ts(r?.c);
   }
 
-  const compiled = compileMapping(engine.dialect, source, config, staged.columns, { lateCutoff });
-  await engine.run(`DROP TABLE IF EXISTS ${M}`);
-  await engine.run(`CREATE TEMP TABLE ${M} AS ${compiled.select}`, compiled.params);
+  // One pass over the file: read, map, validate. Malformed CSV lines are captured by the reader.
+  const compiled = compileMapping(engine.dialect, source, config, readerSql(engine, source, file, { captureRejects: true }), columns, { lateCutoff });
+  await prepareRejects(engine);
+  await engine.run(`DROP TABLE IF EXISTS ${MAPPED}`);
+  try {
+    await engine.run(`CREATE TEMP TABLE ${MAPPED} AS ${compiled.select}`, compiled.params);
+  } catch (err) {
+    throw new SourceReadError(`source ${source.name}: cannot read ${file.relPath}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+  }
+  await collectMalformed(engine, source);
+  // Row ids of a table written inside a transaction start at an arbitrary base but follow insertion
+  // (file) order, so a row's position in the file is its row id minus the smallest.
+  const base = Number((await engine.one<{ b: unknown }>(`SELECT coalesce(min(rowid), 0) AS b FROM ${MAPPED}`))?.b ?? 0);
+  await engine.run(`CREATE OR REPLACE TEMP VIEW ${M} AS SELECT rowid - ${base} AS __row, * FROM ${MAPPED}`);
 
-  const keyColumn = (role: string) => ({ user: 'user_key', employee_id: 'employee_id_key', email: 'email_key', manager: 'manager_key' })[role]!;
-  await pseudonymizeKeys(engine, pz, compiled.keyRoles, M, keyColumn as never);
+  // Pseudonymise the distinct keys (few, in JS), then resolve people through the identity map.
+  await pseudonymizeKeys(engine, pz, compiled.keyRoles, M);
   await registerKeys(engine, source.name);
+  const joins: string[] = [];
+  const keyCols: string[] = [];
+  for (const r of compiled.keyRoles) {
+    joins.push(`LEFT JOIN __keys k_${r.role} ON k_${r.role}.role = '${r.role}' AND k_${r.role}.raw = m.${r.column}`);
+    keyCols.push(`k_${r.role}.kind AS ${r.role}_kind`, `k_${r.role}.pseudonym AS ${r.role}_pseudonym`);
+    if (r.role === 'user' || r.role === 'manager') {
+      joins.push(`LEFT JOIN identity_map im_${r.role} ON im_${r.role}.key_kind = k_${r.role}.kind AND im_${r.role}.key_pseudonym = k_${r.role}.pseudonym`);
+      keyCols.push(`coalesce(im_${r.role}.user_id, k_${r.role}.pseudonym) AS ${r.role === 'user' ? 'user_id' : 'manager_id'}`);
+    }
+  }
+  await engine.run(`CREATE OR REPLACE TEMP VIEW ${MK} AS SELECT m.*${keyCols.length ? ', ' + keyCols.join(', ') : ''} FROM ${M} m ${joins.join(' ')}`);
 
   const spec = TARGETS[source.target === 'users' ? 'identity_links' : source.target];
   const sel = targetSelect(source, loadId);
-  await engine.run(`DROP TABLE IF EXISTS __cand`);
+  await engine.run(`DROP VIEW IF EXISTS __cand`);
   const contentHash = `hash(${spec.content.map((c) => `CAST(${c} AS VARCHAR)`).join(", '|', ")})`;
   const keyEq = (a: string, b: string) => spec.key.map((k) => `${a}.${k} IS NOT DISTINCT FROM ${b}.${k}`).join(' AND ');
   const keyList = spec.key.join(', ');
 
   // Classify repeats. Only keys that occur twice in the batch or already exist are examined, so the
   // common case (all new, all distinct) costs one aggregation.
-  await engine.run(`CREATE TEMP TABLE __cand AS SELECT * FROM (${sel.from}) t`);
+  await engine.run(`CREATE TEMP VIEW __cand AS ${sel.from}`);
   await engine.run(`DROP TABLE IF EXISTS __repeat`);
   await engine.run(`CREATE TEMP TABLE __repeat AS
     SELECT ${keyList} FROM __cand GROUP BY ${keyList} HAVING count(*) > 1
@@ -177,7 +180,7 @@ export async function loadFile(
 
   const cols = sel.cols.join(', ');
   if (firstWins) {
-    await engine.run(`INSERT INTO ${sel.table} (${cols}) SELECT ${cols} FROM __cand c ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = c.__row ORDER BY c.__row`);
+    await engine.run(`INSERT INTO ${sel.table} (${cols}) SELECT ${cols} FROM __cand c ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = c.__row`);
   } else {
     // Last wins: the batch's final version of each key replaces what the warehouse held.
     await engine.run(`DROP TABLE IF EXISTS __winners`);
@@ -189,13 +192,13 @@ export async function loadFile(
 
   // Rejects: mapping failures, conflicting repeats and malformed lines, each with file:line and raw text.
   const header = source.format === 'csv' || source.format === 'tsv' ? 1 : 0;
-  const stagedCols = staged.columns.filter((c) => !c.startsWith('__'));
+
   const rawText =
     source.format === 'jsonl'
-      ? 's.json_line'
-      : `concat_ws('${(source.delimiter ?? (source.format === 'tsv' ? '\t' : ',')).replaceAll("'", "''")}', ${stagedCols
+      ? 's.__src_json_line'
+      : `concat_ws('${(source.delimiter ?? (source.format === 'tsv' ? '\t' : ',')).replaceAll("'", "''")}', ${columns
           .map((c) => {
-            const q = engine.dialect.quoteIdent(c);
+            const q = 's.' + engine.dialect.quoteIdent('__src_' + c);
             return `CASE WHEN ${q} IS NULL THEN '' WHEN regexp_matches(CAST(${q} AS VARCHAR), '[",\\n]') THEN '"' || replace(CAST(${q} AS VARCHAR), '"', '""') || '"' ELSE CAST(${q} AS VARCHAR) END`;
           })
           .join(', ')})`;
@@ -208,7 +211,7 @@ export async function loadFile(
       SELECT __row, __reject AS reason, __field AS field, __detail AS detail FROM ${M} WHERE __reject IS NOT NULL
       UNION ALL SELECT __row, 'conflicting_duplicate', '${spec.key.join('+')}', ${conflictDetail} FROM __class WHERE status = 'conflict'
       UNION ALL SELECT __row, 'late_beyond_lookback', 'timestamp', 'older than the source watermark minus lookback_days (${lookback}); raise lookback_days to admit it' FROM __class WHERE status = 'late'
-    ) r JOIN ${STAGE} s ON s.rowid = r.__row + (SELECT min(rowid) FROM ${STAGE})
+    ) r JOIN ${M} s ON s.__row = r.__row
     ORDER BY r.__row`);
   await engine.run(`INSERT INTO rejects (source, load_id, location, reason, field, detail, raw)
     SELECT '${source.name}', ${loadId}, ${file$} || ':' || line, 'malformed_line', NULL, detail, raw FROM ${MALFORMED} ORDER BY line`);
@@ -217,10 +220,8 @@ export async function loadFile(
   if (source.target === 'hr_records') {
     await engine.run(`DELETE FROM identity_links l WHERE l.source = '${source.name}' AND EXISTS (SELECT 1 FROM __keys k WHERE k.role = 'user' AND k.kind = l.key_kind AND k.pseudonym = l.key_pseudonym)`);
     await engine.run(`INSERT INTO identity_links (source, key_kind, key_pseudonym, employee_id_pseudonym, email_pseudonym)
-      SELECT '${source.name}', k_user.kind, k_user.pseudonym, CASE WHEN k_user.kind = 'employee_id' THEN k_user.pseudonym END, arg_max(k_email.pseudonym, m.__row)
-      FROM ${M} m JOIN __keys k_user ON k_user.role = 'user' AND k_user.raw = m.user_key
-      LEFT JOIN __keys k_email ON k_email.role = 'email' AND k_email.raw = m.email_key
-      WHERE m.__reject IS NULL GROUP BY k_user.kind, k_user.pseudonym`);
+      SELECT '${source.name}', user_kind, user_pseudonym, CASE WHEN user_kind = 'employee_id' THEN user_pseudonym END, ${source.fields.email ? 'arg_max(email_pseudonym, __row)' : 'NULL'}
+      FROM ${MK} WHERE __reject IS NULL AND user_pseudonym IS NOT NULL GROUP BY user_kind, user_pseudonym`);
   }
 
   // Content names and ids seen in this batch (events and assessments carry objects).
@@ -277,7 +278,8 @@ export async function loadFile(
   );
   await engine.run(`INSERT INTO loaded_files VALUES ($1, $2, $3, $4)`, [source.name, file.relPath, sha256, loadId]);
   await resolveIdentities(engine, { matchByEmail: config.identity.match_by_email });
-  for (const t of ['__stage', '__m', '__cand', '__repeat', '__class', '__winners', MALFORMED]) await engine.run(`DROP TABLE IF EXISTS ${t}`);
+  for (const v of ['__cand', MK, M]) await engine.run(`DROP VIEW IF EXISTS ${v}`);
+  for (const t of [MAPPED, '__repeat', '__class', '__winners', MALFORMED]) await engine.run(`DROP TABLE IF EXISTS ${t}`);
   return result;
 }
 

@@ -5,7 +5,6 @@ import type { Dialect } from '../engine/dialects/dialect.js';
 import type { SqlValue } from '../engine/engine.js';
 import type { FileSourceConfig, ObjectSpec, PipelineConfig, TimeSpec, ValueSpec } from '../config/schema.js';
 import { EVENT_TYPES } from '../schema/canonical.js';
-import { STAGE } from '../sources/files.js';
 import { timeToUtc, type Level, type TimeFormat } from './time.js';
 
 export class MappingError extends Error {
@@ -19,12 +18,12 @@ export class MappingError extends Error {
 export interface KeyRole {
   role: 'user' | 'employee_id' | 'email' | 'manager';
   kind: string;
-  /** SQL expression of the raw value over the staged table. */
-  rawExpr: string;
+  /** Column of the mapped table holding the raw (trimmed) value. */
+  column: string;
 }
 
 export interface CompiledMapping {
-  /** SELECT producing the mapped rows (reads STAGE and the __keys table). */
+  /** SELECT producing the mapped rows from the file reader: the original columns as __src_<name>, canonical values, and reject reasons. */
   select: string;
   params: SqlValue[];
   keyRoles: KeyRole[];
@@ -39,13 +38,16 @@ interface Check {
   detail: string;
 }
 
+/** Level of the time results: after the four helper levels of time.ts. */
+const TIME_FINAL = 4;
+
 export const TRUE_WORDS = ['1', 'true', 't', 'yes', 'y', 'passed', 'pass'];
 export const FALSE_WORDS = ['0', 'false', 'f', 'no', 'n', 'failed', 'fail'];
 
 class Builder {
   readonly params: SqlValue[] = [];
   readonly raw: Level = [];
-  readonly levels: [Level, Level, Level] = [[], [], []];
+  readonly levels: Level[] = [];
   readonly out: Array<[string, string]> = [];
   readonly checks: Check[] = [];
   readonly keyRoles: KeyRole[] = [];
@@ -106,9 +108,10 @@ class Builder {
     const r = this.value(field, spec);
     const scale = typeof spec === 'string' ? undefined : spec.scale;
     const num = `TRY_CAST(${r} AS DOUBLE)`;
-    this.checks.push({ reason: 'bad_number', field, when: `(${r} IS NOT NULL AND ${num} IS NULL)`, detail: `'not a number: ' || ${r}` });
+    this.checks.push({ reason: 'bad_number', field, when: `(${r} IS NOT NULL AND n_${field} IS NULL)`, detail: `'not a number: ' || ${r}` });
     const scaled = scale !== undefined ? `(${num} * ${scale})` : num;
-    return integer ? `CAST(round(${scaled}) AS INTEGER)` : scaled;
+    (this.levels[0] ??= []).push([`n_${field}`, integer ? `CAST(round(${scaled}) AS INTEGER)` : scaled]);
+    return `n_${field}`;
   }
 
   time(field: string, spec: TimeSpec, forceDate = false): string {
@@ -123,15 +126,20 @@ class Builder {
       } else if (fixed) zone = this.rawCol(`${field}_zone`, this.bind(fixed));
       else if (s.format === 'local') throw new MappingError(`source ${this.source.name}: fields.${field}: format local needs a timezone or timezone_column (or defaults.timezone)`);
     }
-    const t = timeToUtc(this.d, s.format, raw, zone, (z) => `${z} IN (SELECT name FROM __zones)`, `t_${field}`);
-    t.levels.forEach((lv, i) => this.levels[i].push(...lv));
+    // A zone from config was validated when the config loaded; only per-row zones need checking.
+    const zoneKnown = s.timezone_column ? (z: string) => `${z} IN (SELECT name FROM __zones)` : () => 'true';
+    const t = timeToUtc(this.d, s.format, raw, zone, zoneKnown, `t_${field}`);
+    t.levels.forEach((lv, i) => (this.levels[i] ??= []).push(...lv));
+    // The results once, in a level of their own above the helpers; checks and outputs read them by name.
+    const a = (x: string) => `t_${field}_${x}`;
+    (this.levels[TIME_FINAL] ??= []).push([a('utc'), t.utc], [a('offset'), t.offsetMinutes], [a('gap'), t.dstGap], [a('overlap'), t.dstOverlap], [a('bad_zone'), t.badZone]);
     const bad = s.format === 'date' ? 'bad_date' : 'bad_timestamp';
-    this.checks.push({ reason: 'unknown_time_zone', field, when: t.badZone, detail: `'unknown time zone ' || ${zone ?? "''"}` });
-    this.checks.push({ reason: bad, field, when: `(${raw} IS NOT NULL AND ${t.utc} IS NULL)`, detail: `'cannot read ' || ${raw} || ' as ${s.format === 'date' ? 'a date' : s.format === 'local' ? 'a local time' : s.format === 'iso' && !zone ? 'ISO-8601 with an offset' : s.format}'` });
-    if (t.dstGap !== 'false') this.dstGap.push(t.dstGap);
-    if (t.dstOverlap !== 'false') this.dstOverlap.push(t.dstOverlap);
-    if (!forceDate && s.format !== 'date') this.out.push([`${field}__offset`, t.offsetMinutes]);
-    return t.utc;
+    this.checks.push({ reason: 'unknown_time_zone', field, when: a('bad_zone'), detail: `'unknown time zone ' || ${zone ?? "''"}` });
+    this.checks.push({ reason: bad, field, when: `(${raw} IS NOT NULL AND ${a('utc')} IS NULL)`, detail: `'cannot read ' || ${raw} || ' as ${s.format === 'date' ? 'a date' : s.format === 'local' ? 'a local time' : s.format === 'iso' && !zone ? 'ISO-8601 with an offset' : s.format}'` });
+    if (t.dstGap !== 'false') this.dstGap.push(a('gap'));
+    if (t.dstOverlap !== 'false') this.dstOverlap.push(a('overlap'));
+    if (!forceDate && s.format !== 'date') this.out.push([`${field}__offset`, a('offset')]);
+    return a('utc');
   }
 
   required(field: string, rawCol: string, reason = `missing_${field}`) {
@@ -139,9 +147,8 @@ class Builder {
   }
 
   key(role: KeyRole['role'], kind: string, column: string, fieldPath: string): string {
-    const rawExpr = this.column(column, fieldPath);
-    const r = this.rawCol(role, rawExpr);
-    this.keyRoles.push({ role, kind, rawExpr });
+    const r = this.rawCol(role, this.column(column, fieldPath));
+    this.keyRoles.push({ role, kind, column: r });
     return r;
   }
 
@@ -171,7 +178,7 @@ function quoteCols(level: Level): string {
 }
 
 /** Compiles the mapping for one source. `stagedColumns` are the columns found in the file. */
-export function compileMapping(d: Dialect, source: FileSourceConfig, config: PipelineConfig, stagedColumns: string[], opts: { lateCutoff?: string | null } = {}): CompiledMapping {
+export function compileMapping(d: Dialect, source: FileSourceConfig, config: PipelineConfig, reader: string, stagedColumns: string[], opts: { lateCutoff?: string | null } = {}): CompiledMapping {
   const b = new Builder(d, source, config, stagedColumns);
   const f = source.fields;
   const out = b.out;
@@ -182,7 +189,7 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
   if (f.user) {
     user = b.key('user', f.user.kind, f.user.column, 'fields.user.column');
     b.required('user', user);
-    out.push(['user_key', user]);
+    out.push(['r_user', user]);
   }
   switch (source.target) {
     case 'events': {
@@ -261,13 +268,13 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
       const to = f.effective_to ? b.time('effective_to', f.effective_to, true) : 'CAST(NULL AS DATE)';
       const text = (k: 'employment_status' | 'role_level' | 'department' | 'performance_rating' | 'salary_band', lower = false) =>
         f[k] ? (lower ? `lower(${b.value(k, f[k]!)})` : b.value(k, f[k]!)) : 'CAST(NULL AS VARCHAR)';
-      if (f.email) out.push(['email_key', b.key('email', 'email', f.email, 'fields.email')]);
+      if (f.email) out.push(['r_email', b.key('email', 'email', f.email, 'fields.email')]);
       out.push(
         ['effective_from', from],
         ['effective_to', to],
         ['employment_status', text('employment_status', true)],
         ['role_level', text('role_level')],
-        ['manager_key', f.manager ? b.key('manager', f.manager.kind, f.manager.column, 'fields.manager.column') : 'CAST(NULL AS VARCHAR)'],
+        ['r_manager', f.manager ? b.key('manager', f.manager.kind, f.manager.column, 'fields.manager.column') : 'CAST(NULL AS VARCHAR)'],
         ['department', text('department')],
         ['hire_date', f.hire_date ? b.time('hire_date', f.hire_date, true) : 'CAST(NULL AS DATE)'],
         ['performance_rating', text('performance_rating')],
@@ -277,32 +284,36 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
     }
     case 'users': {
       out.push(
-        ['employee_id_key', f.employee_id ? b.key('employee_id', 'employee_id', f.employee_id, 'fields.employee_id') : 'CAST(NULL AS VARCHAR)'],
-        ['email_key', f.email ? b.key('email', 'email', f.email, 'fields.email') : 'CAST(NULL AS VARCHAR)'],
+        ['r_employee_id', f.employee_id ? b.key('employee_id', 'employee_id', f.employee_id, 'fields.employee_id') : 'CAST(NULL AS VARCHAR)'],
+        ['r_email', f.email ? b.key('email', 'email', f.email, 'fields.email') : 'CAST(NULL AS VARCHAR)'],
       );
       break;
     }
   }
 
-  const caseOf = (pick: (c: Check) => string) => (b.checks.length ? `CASE ${b.checks.map((c) => `WHEN ${c.when} THEN ${pick(c)}`).join(' ')} END` : 'CAST(NULL AS VARCHAR)');
+  // Which check failed first is computed once per row (__check); reason, field and detail follow from it.
+  const byCheck = (pick: (c: Check) => string) =>
+    b.checks.length ? `CASE __check ${b.checks.map((c, i) => `WHEN ${i + 1} THEN ${pick(c)}`).join(' ')} END` : 'CAST(NULL AS VARCHAR)';
+  const checkLevel: Level = [['__check', b.checks.length ? `CASE ${b.checks.map((c, i) => `WHEN ${c.when} THEN ${i + 1}`).join(' ')} END` : 'CAST(NULL AS INTEGER)']];
   const bookkeeping: Array<[string, string]> = [
-    ['__reject', caseOf((c) => `'${c.reason}'`)],
-    ['__field', caseOf((c) => (c.field ? `'${c.field}'` : 'CAST(NULL AS VARCHAR)'))],
-    ['__detail', caseOf((c) => c.detail)],
+    ['__reject', byCheck((c) => `'${c.reason}'`)],
+    ['__field', byCheck((c) => (c.field ? `'${c.field}'` : 'CAST(NULL AS VARCHAR)'))],
+    ['__detail', byCheck((c) => c.detail)],
     ['__dst_gap', b.dstGap.length ? b.dstGap.map((g) => `coalesce(${g}, false)`).join(' OR ') : 'false'],
     ['__too_late', b.lateFlag],
     ['__dst_overlap', b.dstOverlap.length ? b.dstOverlap.map((g) => `coalesce(${g}, false)`).join(' OR ') : 'false'],
   ];
 
-  // Nesting: stage → raw values → time levels 1..3 → canonical values and reject reason.
-  // Row ids of a table written inside a transaction start at an arbitrary base but follow insertion
-  // (file) order, so the position in the file is the row id minus the smallest one.
-  let sql = `SELECT rowid - (SELECT min(rowid) FROM ${STAGE}) AS __row, *${b.jsonExtract()} FROM ${STAGE}`;
+  // Nesting: file reader → raw values → helper levels → which check failed → canonical values. The
+  // original columns are kept (as __src_<name>) so a rejected row's raw text can be shown.
+  let sql = `SELECT *${b.jsonExtract()} FROM ${reader}`;
   sql = `SELECT *, ${quoteCols(b.raw)} FROM (${sql}) s0`;
-  b.levels.forEach((lv, i) => {
-    if (lv.length) sql = `SELECT *, ${quoteCols(lv)} FROM (${sql}) s${i + 1}`;
+  [...b.levels, checkLevel].forEach((lv, i) => {
+    if (lv?.length) sql = `SELECT *, ${quoteCols(lv)} FROM (${sql}) s${i + 1}`;
   });
+  const originals = stagedColumns.map((c) => `${d.quoteIdent(c)} AS ${d.quoteIdent('__src_' + c)}`);
+  const keyRaw = b.keyRoles.map((k) => `${k.column} AS ${k.column}`).filter((k) => !out.some(([a]) => k.startsWith(a + ' ')));
   const columns = out.map(([a]) => a);
-  sql = `SELECT __row, ${[...out, ...bookkeeping].map(([a, e]) => `${e} AS ${a}`).join(',\n  ')}\nFROM (${sql}) s4`;
+  sql = `SELECT ${[...originals, ...keyRaw, ...[...out, ...bookkeeping].map(([a, e]) => `${e} AS ${a}`)].join(',\n  ')}\nFROM (${sql}) s_final`;
   return { select: sql, params: b.params, keyRoles: b.keyRoles, columns };
 }

@@ -12,7 +12,7 @@ export type TimeFormat = 'iso' | 'local' | 'epoch_s' | 'epoch_ms' | 'date';
 export type Level = Array<[alias: string, expr: string]>;
 
 export interface TimeSql {
-  levels: [Level, Level, Level];
+  levels: Level[];
   /** UTC timestamp (NULL when unparseable); for format 'date', a DATE. */
   utc: string;
   /** Offset from UTC in minutes of the original time; NULL where the source gave none (epoch, date). */
@@ -31,7 +31,7 @@ const UTC_ZONES = "('UTC', 'Etc/UTC', 'GMT', 'Etc/GMT')";
  * names no zone; `zoneKnown(z)` renders a test that a zone name is known; `p` prefixes helper aliases.
  */
 export function timeToUtc(d: Dialect, format: TimeFormat, raw: string, zone: string | null, zoneKnown: (z: string) => string, p: string): TimeSql {
-  const simple = (utc: string): TimeSql => ({ levels: [[], [], []], utc, offsetMinutes: 'CAST(NULL AS INTEGER)', dstGap: 'false', dstOverlap: 'false', badZone: 'false' });
+  const simple = (utc: string): TimeSql => ({ levels: [], utc, offsetMinutes: 'CAST(NULL AS INTEGER)', dstGap: 'false', dstOverlap: 'false', badZone: 'false' });
   if (format === 'date') return simple(`TRY_CAST(left(${raw}, 10) AS DATE)`);
   if (format === 'epoch_s' || format === 'epoch_ms') {
     const n = `TRY_CAST(${raw} AS DOUBLE)`;
@@ -41,24 +41,25 @@ export function timeToUtc(d: Dialect, format: TimeFormat, raw: string, zone: str
   const a = (s: string) => `${p}_${s}`;
   const off = `regexp_extract(${raw}, ${OFFSET_RE}, 1)`;
   const digits = `replace(${off}, ':', '')`;
+  // Cheap character tests first; the regular expression runs only on values that may carry an offset.
+  const sign = (i: number) => `substr(${raw}, ${i}, 1) IN ('+', '-')`;
   const l1: Level = [
-    [a('has_offset'), `coalesce(regexp_matches(${raw}, ${OFFSET_RE}), false)`],
-    [a('iso_utc'), `CASE WHEN regexp_matches(${raw}, ${OFFSET_RE}) THEN CAST(TRY_CAST(${raw} AS TIMESTAMPTZ) AS TIMESTAMP) END`],
-    [a('iso_offset'), `CASE WHEN upper(${off}) = 'Z' THEN 0 WHEN ${off} <> '' THEN (CASE WHEN left(${off}, 1) = '-' THEN -1 ELSE 1 END) * (TRY_CAST(substr(${digits}, 2, 2) AS INTEGER) * 60 + CASE WHEN length(${digits}) = 5 THEN TRY_CAST(right(${digits}, 2) AS INTEGER) ELSE 0 END) END`],
+    [a('has_offset'), `coalesce(CASE WHEN right(${raw}, 1) IN ('Z', 'z') THEN length(${raw}) > 10 WHEN length(${raw}) >= 13 AND (${sign(-6)} OR ${sign(-5)} OR ${sign(-3)}) THEN regexp_matches(${raw}, ${OFFSET_RE}) ELSE false END, false)`],
+  ];
+  const l2: Level = [
+    [a('iso_utc'), `CASE WHEN ${a('has_offset')} THEN CAST(TRY_CAST(${raw} AS TIMESTAMPTZ) AS TIMESTAMP) END`],
+    [a('iso_offset'), `CASE WHEN NOT ${a('has_offset')} THEN NULL WHEN upper(right(${raw}, 1)) = 'Z' THEN 0 ELSE (CASE WHEN left(${off}, 1) = '-' THEN -1 ELSE 1 END) * (TRY_CAST(substr(${digits}, 2, 2) AS INTEGER) * 60 + CASE WHEN length(${digits}) = 5 THEN TRY_CAST(right(${digits}, 2) AS INTEGER) ELSE 0 END) END`],
   ];
   if (zone === null) {
     // No zone configured: a time without an offset cannot be placed, so it is rejected as a bad timestamp.
-    return { levels: [l1, [], []], utc: a('iso_utc'), offsetMinutes: a('iso_offset'), dstGap: 'false', dstOverlap: 'false', badZone: 'false' };
+    return { levels: [l1, l2], utc: a('iso_utc'), offsetMinutes: a('iso_offset'), dstGap: 'false', dstOverlap: 'false', badZone: 'false' };
   }
-  l1.push(
-    [a('local'), `CASE WHEN NOT coalesce(regexp_matches(${raw}, ${OFFSET_RE}), false) THEN TRY_CAST(${raw} AS TIMESTAMP) END`],
-    [a('is_utc'), `coalesce(${zone} IN ${UTC_ZONES}, false)`],
-    [a('zone_ok'), `coalesce(${zoneKnown(zone)}, false)`],
-  );
+  l1.push([a('is_utc'), `coalesce(${zone} IN ${UTC_ZONES}, false)`], [a('zone_ok'), `coalesce(${zoneKnown(zone)}, false)`]);
+  l2.push([a('local'), `CASE WHEN NOT ${a('has_offset')} THEN TRY_CAST(${raw} AS TIMESTAMP) END`]);
   // ICU's reading of the local time: gap times already come out shifted forward; overlaps come out late.
-  const l2: Level = [[a('icu'), `CASE WHEN NOT ${a('has_offset')} AND ${a('local')} IS NOT NULL AND NOT ${a('is_utc')} AND ${a('zone_ok')} THEN ${d.localToUtc(a('local'), zone)} END`]];
+  const l3: Level = [[a('icu'), `CASE WHEN NOT ${a('has_offset')} AND ${a('local')} IS NOT NULL AND NOT ${a('is_utc')} AND ${a('zone_ok')} THEN ${d.localToUtc(a('local'), zone)} END`]];
   const back = (u: string) => `CAST(${d.utcToLocal(u, zone)} AS TIMESTAMP)`;
-  const l3: Level = [
+  const l4: Level = [
     [a('back0'), `CASE WHEN ${a('icu')} IS NOT NULL THEN ${back(a('icu'))} END`],
     [a('back60'), `CASE WHEN ${a('icu')} IS NOT NULL THEN ${back(`${a('icu')} - INTERVAL 1 HOUR`)} END`],
     [a('back30'), `CASE WHEN ${a('icu')} IS NOT NULL THEN ${back(`${a('icu')} - INTERVAL 30 MINUTE`)} END`],
@@ -68,7 +69,7 @@ export function timeToUtc(d: Dialect, format: TimeFormat, raw: string, zone: str
   const ov30 = `coalesce(${a('back30')} = ${a('local')}, false)`;
   const utc = `(CASE WHEN ${a('has_offset')} THEN ${a('iso_utc')} WHEN ${a('is_utc')} THEN ${a('local')} WHEN ${ov60} THEN ${a('icu')} - INTERVAL 1 HOUR WHEN ${ov30} THEN ${a('icu')} - INTERVAL 30 MINUTE ELSE ${a('icu')} END)`;
   return {
-    levels: [l1, l2, l3],
+    levels: [l1, l2, l3, l4],
     utc,
     offsetMinutes: `(CASE WHEN ${a('has_offset')} THEN ${a('iso_offset')} WHEN ${a('is_utc')} AND ${a('local')} IS NOT NULL THEN 0 WHEN ${a('icu')} IS NOT NULL THEN CAST(date_diff('minute', ${utc}, CASE WHEN ${gap} THEN ${a('back0')} ELSE ${a('local')} END) AS INTEGER) END)`,
     dstGap: gap,

@@ -36,37 +36,38 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-export const STAGE = '__stage';
 export const MALFORMED = '__malformed';
+const CSV_REJECTS = '__csv_rejects';
 
-/**
- * Stages a file into STAGE (every column text, rows in file order, so rowid + header = line) and its
- * malformed lines into MALFORMED(line, raw, detail). Returns the staged column names.
- */
-export async function stageFile(engine: Engine, source: FileSourceConfig, file: SourceFile): Promise<{ columns: string[]; staged: number; malformed: number }> {
-  const d = engine.dialect;
-  await engine.run(`DROP TABLE IF EXISTS ${STAGE}`);
-  await engine.run(`DROP TABLE IF EXISTS ${MALFORMED}`);
-  await engine.run(`CREATE TEMP TABLE ${MALFORMED} (line BIGINT, raw VARCHAR, detail VARCHAR)`);
+/** The table expression that reads a file (every CSV column as text; malformed CSV lines go to a rejects table). */
+export function readerSql(engine: Engine, source: FileSourceConfig, file: SourceFile, opts: { captureRejects: boolean }): string {
+  if (source.format === 'csv' || source.format === 'tsv') {
+    return engine.dialect.readFile(file.path, source.format, { rejectsTable: opts.captureRejects ? CSV_REJECTS : undefined, delimiter: source.delimiter });
+  }
+  return engine.dialect.readFile(file.path, source.format, {});
+}
+
+/** The columns a file has (CSV header, Parquet schema; JSON lines have one text column). */
+export async function describeFile(engine: Engine, source: FileSourceConfig, file: SourceFile): Promise<string[]> {
   try {
-    if (source.format === 'csv' || source.format === 'tsv') {
-      await engine.run(`DROP TABLE IF EXISTS __csv_rejects`);
-      await engine.run(`DROP TABLE IF EXISTS __csv_rejects_scan`);
-      await engine.run(`CREATE TEMP TABLE ${STAGE} AS SELECT * FROM ${d.readFile(file.path, source.format, { rejectsTable: '__csv_rejects', delimiter: source.delimiter })}`);
-      // One malformed line can raise several errors (e.g. a missing column and an unterminated quote); keep one per line.
-      await engine.run(
-        `INSERT INTO ${MALFORMED} SELECT line, any_value(csv_line ORDER BY column_idx NULLS FIRST), string_agg(DISTINCT error_type || coalesce(' (' || column_name || ')', '') || ': ' || error_message, '; ') FROM __csv_rejects GROUP BY line`,
-      );
-    } else if (source.format === 'jsonl') {
-      // Each line as text in file order; blank lines are not rows. Validity is judged by the mapping.
-      await engine.run(`CREATE TEMP TABLE ${STAGE} AS SELECT json_line FROM ${d.readFile(file.path, 'jsonl', {})}`);
-    } else {
-      await engine.run(`CREATE TEMP TABLE ${STAGE} AS SELECT * FROM ${d.readFile(file.path, 'parquet', {})}`);
-    }
+    const cols = await engine.all<{ column_name: string }>(`SELECT column_name FROM (DESCRIBE SELECT * FROM ${readerSql(engine, source, file, { captureRejects: false })})`);
+    return cols.map((c) => c.column_name);
   } catch (err) {
     throw new SourceReadError(`source ${source.name}: cannot read ${file.relPath}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
-  const cols = await engine.all<{ column_name: string }>(`SELECT column_name FROM (DESCRIBE ${STAGE})`);
-  const n = await engine.one<{ staged: number; malformed: number }>(`SELECT (SELECT count(*) FROM ${STAGE}) AS staged, (SELECT count(*) FROM ${MALFORMED}) AS malformed`);
-  return { columns: cols.map((c) => c.column_name), staged: Number(n?.staged ?? 0), malformed: Number(n?.malformed ?? 0) };
+}
+
+export async function prepareRejects(engine: Engine): Promise<void> {
+  for (const t of [CSV_REJECTS, CSV_REJECTS + '_scan', MALFORMED]) await engine.run(`DROP TABLE IF EXISTS ${t}`);
+  await engine.run(`CREATE TEMP TABLE ${MALFORMED} (line BIGINT, raw VARCHAR, detail VARCHAR)`);
+}
+
+/** After the read: malformed CSV lines (one row per line, all its errors in the detail) into MALFORMED. */
+export async function collectMalformed(engine: Engine, source: FileSourceConfig): Promise<void> {
+  if (source.format !== 'csv' && source.format !== 'tsv') return;
+  const exists = await engine.one<{ n: number }>(`SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = '${CSV_REJECTS}'`);
+  if (!exists || Number(exists.n) === 0) return;
+  await engine.run(
+    `INSERT INTO ${MALFORMED} SELECT line, any_value(csv_line ORDER BY column_idx NULLS FIRST), string_agg(DISTINCT error_type || coalesce(' (' || column_name || ')', '') || ': ' || error_message, '; ') FROM ${CSV_REJECTS} GROUP BY line`,
+  );
 }

@@ -51,7 +51,7 @@ export class DuckDBDialect extends Dialect {
         const delim = opts.delimiter ?? (format === 'tsv' ? '\t' : ',');
         const rejects = opts.rejectsTable
           ? `, store_rejects=true, rejects_table=${this.quoteString(opts.rejectsTable)}, rejects_scan=${this.quoteString(opts.rejectsTable + '_scan')}`
-          : '';
+          : ', ignore_errors=true';
         return `read_csv(${p}, all_varchar=true, header=true, delim=${this.quoteString(delim)}${rejects})`;
       }
     }
