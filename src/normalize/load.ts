@@ -150,9 +150,11 @@ export async function loadFile(
   // common case (all new, all distinct) costs one aggregation.
   await engine.run(`CREATE TEMP VIEW __cand AS ${sel.from}`);
   await engine.run(`DROP TABLE IF EXISTS __repeat`);
+  // Keys that do not involve people (event and attempt ids) are found without resolving identities.
+  const keySrc = spec.key.some((k) => ['user_id', 'key_pseudonym', 'source'].includes(k)) ? '__cand' : `(SELECT ${keyList} FROM ${M} WHERE __reject IS NULL)`;
   await engine.run(`CREATE TEMP TABLE __repeat AS
-    SELECT ${keyList} FROM __cand GROUP BY ${keyList} HAVING count(*) > 1
-    UNION SELECT ${spec.key.map((k) => `c.${k}`).join(', ')} FROM __cand c WHERE EXISTS (SELECT 1 FROM ${sel.table} e WHERE ${keyEq('e', 'c')})`);
+    SELECT ${keyList} FROM ${keySrc} c GROUP BY ${keyList} HAVING count(*) > 1
+    UNION SELECT ${spec.key.map((k) => `c.${k}`).join(', ')} FROM ${keySrc} c WHERE EXISTS (SELECT 1 FROM ${sel.table} e WHERE ${keyEq('e', 'c')})`);
   await engine.run(`DROP TABLE IF EXISTS __class`);
   const firstWins = spec.mode === 'first_wins';
   await engine.run(`CREATE TEMP TABLE __class AS
@@ -190,6 +192,22 @@ export async function loadFile(
     await engine.run(`INSERT INTO ${sel.table} (${cols}) SELECT ${cols} FROM __winners ORDER BY __row`);
   }
 
+  // Every count in one scan of the mapped rows (plus the small classification and malformed tables).
+  const notAccepted = `(SELECT __row FROM __class WHERE status <> 'accept')`;
+  const counts = await engine.one<Record<string, unknown>>(
+    `SELECT count(*) AS staged, count(*) FILTER (WHERE m.__reject IS NOT NULL) AS mapped_rejects,
+       count(*) FILTER (WHERE m.__reject IS NULL AND m.__dst_gap AND x.__row IS NULL) AS dst_gap,
+       count(*) FILTER (WHERE m.__reject IS NULL AND m.__dst_overlap AND x.__row IS NULL) AS dst_overlap
+       ${spec.time ? `, min(m.${spec.time}) FILTER (WHERE m.__reject IS NULL AND x.__row IS NULL) AS min_t,
+         max(m.${spec.time}) FILTER (WHERE m.__reject IS NULL AND x.__row IS NULL) AS max_t,
+         count(*) FILTER (WHERE m.__reject IS NULL AND x.__row IS NULL AND m.${spec.time} < CAST($1 AS TIMESTAMP)) AS late` : ''},
+       (SELECT count(*) FROM ${MALFORMED}) AS malformed,
+       (SELECT count(*) FROM __class WHERE status = 'duplicate') AS duplicates,
+       (SELECT count(*) FROM __class WHERE status = 'conflict') AS conflicts,
+       (SELECT count(*) FROM __class WHERE status = 'late') AS too_late
+     FROM ${M} m LEFT JOIN ${notAccepted} x ON x.__row = m.__row`,
+    spec.time ? [wmBefore ?? '1900-01-01'] : undefined,
+  );
   // Rejects: mapping failures, conflicting repeats and malformed lines, each with file:line and raw text.
   const header = source.format === 'csv' || source.format === 'tsv' ? 1 : 0;
 
@@ -204,16 +222,16 @@ export async function loadFile(
           .join(', ')})`;
   const file$ = `'${file.relPath.replaceAll("'", "''")}'`;
   const conflictDetail = firstWins ? `'same ${spec.key.join('+')} as an earlier row with different content; the first loaded is kept'` : `''`;
-  await engine.run(`INSERT INTO rejects (source, load_id, location, reason, field, detail, raw)
+  if (Number(counts?.mapped_rejects) + Number(counts?.conflicts) + Number(counts?.too_late) > 0) await engine.run(`INSERT INTO rejects (source, load_id, location, reason, field, detail, raw)
     SELECT '${source.name}', ${loadId}, ${file$} || ':' || (r.__row + 1 + ${header} + (SELECT count(*) FROM (SELECT line - ${header} - row_number() OVER (ORDER BY line) AS valid_before FROM ${MALFORMED}) mf WHERE mf.valid_before <= r.__row)),
       r.reason, r.field, r.detail, ${rawText}
     FROM (
       SELECT __row, __reject AS reason, __field AS field, __detail AS detail FROM ${M} WHERE __reject IS NOT NULL
       UNION ALL SELECT __row, 'conflicting_duplicate', '${spec.key.join('+')}', ${conflictDetail} FROM __class WHERE status = 'conflict'
       UNION ALL SELECT __row, 'late_beyond_lookback', 'timestamp', 'older than the source watermark minus lookback_days (${lookback}); raise lookback_days to admit it' FROM __class WHERE status = 'late'
-    ) r JOIN ${M} s ON s.__row = r.__row
+    ) r JOIN ${MAPPED} s ON s.rowid = r.__row + ${base}
     ORDER BY r.__row`);
-  await engine.run(`INSERT INTO rejects (source, load_id, location, reason, field, detail, raw)
+  if (Number(counts?.mapped_rejects) + Number(counts?.conflicts) + Number(counts?.too_late) > 0) await engine.run(`INSERT INTO rejects (source, load_id, location, reason, field, detail, raw)
     SELECT '${source.name}', ${loadId}, ${file$} || ':' || line, 'malformed_line', NULL, detail, raw FROM ${MALFORMED} ORDER BY line`);
 
   // An HR record links its employee id to the email it carries (the latest row of the batch wins).
@@ -227,19 +245,6 @@ export async function loadFile(
   // Content names and ids seen in this batch (events and assessments carry objects).
   if (isEventLike) await mergeContent(engine, source, sel.table === 'events' ? 'timestamp_utc' : 'submitted_at');
 
-  const counts = await engine.one<Record<string, unknown>>(`SELECT
-      (SELECT count(*) FROM ${M}) AS staged,
-      (SELECT count(*) FROM ${MALFORMED}) AS malformed,
-      (SELECT count(*) FROM ${M} WHERE __reject IS NOT NULL) AS mapped_rejects,
-      (SELECT count(*) FROM __class WHERE status = 'duplicate') AS duplicates,
-      (SELECT count(*) FROM __class WHERE status = 'conflict') AS conflicts,
-      (SELECT count(*) FROM __class WHERE status = 'late') AS too_late,
-      (SELECT count(*) FILTER (WHERE __dst_gap) FROM ${M} WHERE __reject IS NULL) AS dst_gap,
-      (SELECT count(*) FILTER (WHERE __dst_overlap) FROM ${M} WHERE __reject IS NULL) AS dst_overlap
-      ${spec.time ? `, (SELECT min(${spec.time}) FROM __cand c ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = c.__row) AS min_t,
-         (SELECT max(${spec.time}) FROM __cand c ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = c.__row) AS max_t,
-         (SELECT count(*) FROM __cand c ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = c.__row WHERE ${spec.time} < CAST($1 AS TIMESTAMP)) AS late` : ''}`,
-    spec.time ? [wmBefore ?? '1900-01-01'] : undefined);
   const n = (k: string) => Number(counts?.[k] ?? 0);
   const rowsRead = n('staged') + n('malformed');
   const rejected = n('mapped_rejects') + n('conflicts') + n('too_late') + n('malformed');
@@ -289,16 +294,19 @@ async function mergeContent(engine: Engine, source: FileSourceConfig, timeCol: s
   const accepted = `(SELECT m.* FROM ${M} m ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = m.__row WHERE m.__reject IS NULL)`;
   const courseCols = source.target === 'events' ? `UNION ALL SELECT course_id, course_name, ${timeCol}, 'course' AS type, course_id AS course FROM ${accepted} a WHERE course_id IS NOT NULL` : '';
   await engine.run(`DROP TABLE IF EXISTS __content_batch`);
+  // Aggregated in the same statement: one row per object and name, not per event.
   await engine.run(
     `CREATE TEMP TABLE __content_batch AS
-     SELECT object_id, object_name AS name, ${timeCol} AS t, CAST($1 AS VARCHAR) AS type, ${source.target === 'events' ? 'course_id' : 'CAST(NULL AS VARCHAR)'} AS course FROM ${accepted} a WHERE object_id IS NOT NULL
-     ${courseCols}`,
+     SELECT object_id, name, min(t) AS first_t, max(t) AS last_t, type, course FROM (
+       SELECT object_id, object_name AS name, ${timeCol} AS t, CAST($1 AS VARCHAR) AS type, ${source.target === 'events' ? 'course_id' : 'CAST(NULL AS VARCHAR)'} AS course FROM ${accepted} a WHERE object_id IS NOT NULL
+       ${courseCols}
+     ) GROUP BY object_id, name, type, course`,
     [type],
   );
   await engine.run(`DROP TABLE IF EXISTS __names`);
   await engine.run(`CREATE TEMP TABLE __names AS
     SELECT object_id, source, name, min(f) AS first_seen_utc, max(l) AS last_seen_utc FROM (
-      SELECT object_id, '${source.name}' AS source, name, min(t) AS f, max(t) AS l FROM __content_batch WHERE name IS NOT NULL GROUP BY 1, 2, 3
+      SELECT object_id, '${source.name}' AS source, name, min(first_t) AS f, max(last_t) AS l FROM __content_batch WHERE name IS NOT NULL GROUP BY 1, 2, 3
       UNION ALL SELECT object_id, source, name, first_seen_utc, last_seen_utc FROM content_names n
         WHERE n.source = '${source.name}' AND EXISTS (SELECT 1 FROM __content_batch b WHERE b.object_id = n.object_id)
     ) GROUP BY 1, 2, 3`);
@@ -307,7 +315,8 @@ async function mergeContent(engine: Engine, source: FileSourceConfig, timeCol: s
   await engine.run(`DROP TABLE IF EXISTS __objects`);
   await engine.run(`CREATE TEMP TABLE __objects AS
     SELECT object_id, arg_max(name, t) FILTER (WHERE name IS NOT NULL) AS title, max(type) AS type, min(course) AS course_id, min(t) AS first_seen_utc, max(t) AS last_seen_utc FROM (
-      SELECT object_id, name, t, type, course FROM __content_batch
+      SELECT object_id, name, last_t AS t, type, course FROM __content_batch
+      UNION ALL SELECT object_id, NULL, first_t, NULL, NULL FROM __content_batch
       UNION ALL SELECT c.object_id, c.title, c.last_seen_utc, c.type, c.course_id FROM content c WHERE EXISTS (SELECT 1 FROM __content_batch b WHERE b.object_id = c.object_id)
       UNION ALL SELECT c.object_id, NULL, c.first_seen_utc, NULL, NULL FROM content c WHERE EXISTS (SELECT 1 FROM __content_batch b WHERE b.object_id = c.object_id)
     ) GROUP BY object_id`);
