@@ -11,9 +11,7 @@ import { KeyError, createKeyFile, loadKey } from '../privacy/keys.js';
 import { runIngest, runPipeline } from '../pipeline.js';
 import { createLogger, ingestProgress } from './progress.js';
 import { STARTER_CONFIG } from './init-template.js';
-import { runDemo } from './demo.js';
 import { printIngestSummary } from './summary.js';
-import { generateDataset } from '../generate/index.js';
 
 export const EXIT = { ok: 0, blocked: 1, usage: 2, source: 3, internal: 4 } as const;
 
@@ -104,6 +102,7 @@ Quick start:
     .option('--seed <n>', 'random seed', (v) => Number(v), 42)
     .option('--start <date>', 'first day of the period', '2024-01-01')
     .action(async (o: { out: string; users: number; days: number; seed: number; start: string }) => {
+      const { generateDataset } = await import('../generate/index.js');
       const truth = await generateDataset({ out: o.out, users: o.users, days: o.days, seed: o.seed, start: o.start });
       emit(globals().json ?? false, () => console.log(`wrote a synthetic data set to ${o.out} (ground truth in ${path.join(o.out, 'ground_truth.json')})`), truth);
     });
@@ -143,6 +142,7 @@ Quick start:
     .option('--seed <n>', 'random seed', (v) => Number(v), 42)
     .action(async (o: { dir: string; users: number; days: number; seed: number }) => {
       const log = createLogger({ quiet: globals().quiet });
+      const { runDemo } = await import('./demo.js');
       const result = await runDemo({ dir: o.dir, users: o.users, days: o.days, seed: o.seed, log, progress: globals().json ? {} : ingestProgress(log, { quiet: globals().quiet }) });
       emit(globals().json ?? false, () => result.print(), result.summary);
     });
