@@ -27,7 +27,7 @@ if (mode === 'read_csv') {
   writeFileSync(
     path.join(work, 'pipeline.yaml'),
     `warehouse: wh.duckdb
-engine: { threads: ${threads} }
+engine: { threads: ${threads}, memory_limit: ${process.env.BENCH_MEMORY_LIMIT ?? '1.5GB'} }
 sources:
   - name: bench
     format: csv
@@ -43,7 +43,7 @@ sources:
 `,
   );
   const loaded = loadConfig(path.join(work, 'pipeline.yaml'));
-  const engine = await DuckDBEngine.open(path.join(work, 'wh.duckdb'), { threads: Number(threads) });
+  const engine = await DuckDBEngine.open(path.join(work, 'wh.duckdb'), { threads: Number(threads), memoryLimit: loaded.config.engine.memory_limit });
   await ensureWarehouse(engine);
   const s = await ingest(engine, loaded, new Pseudonymizer(Buffer.alloc(32, 7)), { asOf: '2025-01-01' });
   rows = s.totals.accepted;

@@ -1,0 +1,85 @@
+// `npm run bench`: learnpipe next to the reference workloads of ../shared/bench, measured in the same
+// run, each in its own process (so peak RSS is that workload's). Medians of BENCH_REPEAT runs.
+//   BENCH_ROWS   rows of the synthetic event log (default 10,000,000)
+//   BENCH_REPEAT runs per workload (default 3)
+//   BENCH_ONLY   comma list of parts to run: ingest,features (default: all)
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const SHARED = path.resolve(ROOT, '../shared/bench');
+const DATA = path.join(ROOT, 'bench/.data');
+const ROWS = Number(process.env.BENCH_ROWS ?? 10_000_000);
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
+const ONLY = (process.env.BENCH_ONLY ?? 'ingest,features').split(',');
+
+export interface Measure {
+  seconds: number;
+  peak_rss_mb: number;
+  [k: string]: unknown;
+}
+
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Runs a command that prints one JSON line with at least {seconds, peak_rss_mb}. */
+export function measure(cmd: string, args: string[], env: Record<string, string> = {}): Measure {
+  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr.slice(-3000)}`);
+  const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (!line) throw new Error(`${cmd} ${args.join(' ')} printed no JSON result:\n${r.stdout.slice(-2000)}`);
+  return JSON.parse(line);
+}
+
+export function summarize(label: string, runs: Measure[]) {
+  return { label, runs: runs.length, seconds: median(runs.map((r) => r.seconds)), peak_rss_mb: Math.max(...runs.map((r) => r.peak_rss_mb)) };
+}
+
+export function eventsFile(): string {
+  mkdirSync(DATA, { recursive: true });
+  const file = path.join(DATA, ROWS === 10_000_000 ? 'events_10m.csv' : `events_${ROWS}.csv`);
+  if (!existsSync(file)) {
+    if (!existsSync(path.join(SHARED, 'make_events.mjs'))) throw new Error(`../shared/bench is absent: the benchmark needs ${SHARED}/make_events.mjs`);
+    console.log(`writing ${ROWS.toLocaleString()} synthetic events to ${file} …`);
+    const r = spawnSync(process.execPath, [path.join(SHARED, 'make_events.mjs'), file, String(ROWS)], { cwd: ROOT, stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('make_events.mjs failed');
+  }
+  return file;
+}
+
+const fmt = (n: number, d = 2) => n.toFixed(d);
+const results: Record<string, unknown> = { rows: ROWS, repeat: REPEAT, threads: process.env.THREADS ?? '2' };
+
+async function benchIngest(csv: string) {
+  const tsx = path.join(ROOT, 'node_modules/.bin/tsx');
+  const lp: Measure[] = [];
+  const ref: Measure[] = [];
+  for (let i = 0; i < REPEAT; i++) {
+    // Alternate the two so machine noise hits both alike.
+    ref.push(measure(tsx, ['bench/ingest-worker.ts', 'read_csv', csv, path.join(DATA, 'w-ref')]));
+    lp.push(measure(tsx, ['bench/ingest-worker.ts', 'learnpipe', csv, path.join(DATA, 'w-lp')]));
+  }
+  const a = summarize('learnpipe ingest (CSV → canonical events)', lp);
+  const b = summarize("DuckDB's read_csv into a table", ref);
+  console.log('\nIngestion of the event log (median of %d):', REPEAT);
+  console.log(`  ${a.label.padEnd(46)} ${fmt(a.seconds).padStart(7)} s  ${fmt(ROWS / a.seconds / 1e6)} M rows/s  peak RSS ${fmt(a.peak_rss_mb, 0)} MB`);
+  console.log(`  ${b.label.padEnd(46)} ${fmt(b.seconds).padStart(7)} s  ${fmt(ROWS / b.seconds / 1e6)} M rows/s  peak RSS ${fmt(b.peak_rss_mb, 0)} MB`);
+  console.log(`  ratio learnpipe / read_csv: ${fmt(a.seconds / b.seconds)}x (target ≤ 1.5x); peak RSS ${fmt(a.peak_rss_mb / 1024)} GB (target < 2 GB)`);
+  results.ingest = { learnpipe: a, read_csv: b, ratio: a.seconds / b.seconds };
+}
+
+const csv = eventsFile();
+if (ONLY.includes('ingest')) await benchIngest(csv);
+if (ONLY.includes('features')) {
+  const mod = path.join(ROOT, 'bench/features-run.ts');
+  if (existsSync(mod)) {
+    const { runFeatureBench } = await import(pathToFileURL(mod).href);
+    results.features = await runFeatureBench(csv, { repeat: REPEAT, measure, summarize });
+  }
+}
+writeFileSync(path.join(DATA, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+console.log(`\nresults: ${path.join(DATA, 'results.json')}`);
