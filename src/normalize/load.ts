@@ -4,7 +4,7 @@
 import type { Engine } from '../engine/engine.js';
 import type { FileSourceConfig, PipelineConfig } from '../config/schema.js';
 import type { Pseudonymizer } from '../privacy/pseudonym.js';
-import { collectMalformed, describeFile, MALFORMED, prepareRejects, readerSql, SourceReadError, type SourceFile } from '../sources/files.js';
+import { collectMalformed, describeFile, MALFORMED, prepareRejects, readerSql, readLines, SourceReadError, type SourceFile } from '../sources/files.js';
 import { compileMapping } from './mapping.js';
 import { pseudonymizeKeys, registerKeys, resolveIdentities } from './identity.js';
 
@@ -208,30 +208,32 @@ export async function loadFile(
      FROM ${M} m LEFT JOIN ${notAccepted} x ON x.__row = m.__row`,
     spec.time ? [wmBefore ?? '1900-01-01'] : undefined,
   );
-  // Rejects: mapping failures, conflicting repeats and malformed lines, each with file:line and raw text.
+  // Rejects: mapping failures, conflicting repeats, rows too late and malformed lines, each with
+  // file:line (rows are numbered past the header and the malformed lines before them) and raw text.
   const header = source.format === 'csv' || source.format === 'tsv' ? 1 : 0;
-
-  const rawText =
-    source.format === 'jsonl'
-      ? 's.__src_json_line'
-      : `concat_ws('${(source.delimiter ?? (source.format === 'tsv' ? '\t' : ',')).replaceAll("'", "''")}', ${columns
-          .map((c) => {
-            const q = 's.' + engine.dialect.quoteIdent('__src_' + c);
-            return `CASE WHEN ${q} IS NULL THEN '' WHEN regexp_matches(CAST(${q} AS VARCHAR), '[",\\n]') THEN '"' || replace(CAST(${q} AS VARCHAR), '"', '""') || '"' ELSE CAST(${q} AS VARCHAR) END`;
-          })
-          .join(', ')})`;
   const file$ = `'${file.relPath.replaceAll("'", "''")}'`;
   const conflictDetail = firstWins ? `'same ${spec.key.join('+')} as an earlier row with different content; the first loaded is kept'` : `''`;
-  if (Number(counts?.mapped_rejects) + Number(counts?.conflicts) + Number(counts?.too_late) > 0) await engine.run(`INSERT INTO rejects (source, load_id, location, reason, field, detail, raw)
-    SELECT '${source.name}', ${loadId}, ${file$} || ':' || (r.__row + 1 + ${header} + (SELECT count(*) FROM (SELECT line - ${header} - row_number() OVER (ORDER BY line) AS valid_before FROM ${MALFORMED}) mf WHERE mf.valid_before <= r.__row)),
-      r.reason, r.field, r.detail, ${rawText}
+  await engine.run(`DROP TABLE IF EXISTS __rej`);
+  await engine.run(`CREATE TEMP TABLE __rej AS
+    SELECT r.__row, r.__row + 1 + ${header} + (SELECT count(*) FROM (SELECT line - ${header} - row_number() OVER (ORDER BY line) AS valid_before FROM ${MALFORMED}) mf WHERE mf.valid_before <= r.__row) AS line,
+      r.reason, r.field, r.detail, s.__raw AS raw
     FROM (
       SELECT __row, __reject AS reason, __field AS field, __detail AS detail FROM ${M} WHERE __reject IS NOT NULL
       UNION ALL SELECT __row, 'conflicting_duplicate', '${spec.key.join('+')}', ${conflictDetail} FROM __class WHERE status = 'conflict'
       UNION ALL SELECT __row, 'late_beyond_lookback', 'timestamp', 'older than the source watermark minus lookback_days (${lookback}); raise lookback_days to admit it' FROM __class WHERE status = 'late'
-    ) r JOIN ${MAPPED} s ON s.rowid = r.__row + ${base}
-    ORDER BY r.__row`);
-  if (Number(counts?.mapped_rejects) + Number(counts?.conflicts) + Number(counts?.too_late) > 0) await engine.run(`INSERT INTO rejects (source, load_id, location, reason, field, detail, raw)
+    ) r JOIN ${MAPPED} s ON s.rowid = r.__row + ${base}`);
+  if (source.format !== 'parquet') {
+    const lines = (await engine.all<{ line: number }>(`SELECT DISTINCT line FROM __rej ORDER BY line`)).map((r) => Number(r.line));
+    const raw = await readLines(file.path, lines);
+    await engine.run(`DROP TABLE IF EXISTS __rawlines`);
+    await engine.run(`CREATE TEMP TABLE __rawlines (line BIGINT, raw VARCHAR)`);
+    await engine.appendRows('__rawlines', [...raw]);
+    await engine.run(`UPDATE __rej SET raw = l.raw FROM __rawlines l WHERE l.line = __rej.line`);
+  }
+  const where = source.format === 'parquet' ? `${file$} || ':row ' || (__row + 1)` : `${file$} || ':' || line`;
+  await engine.run(`INSERT INTO rejects (source, load_id, location, reason, field, detail, raw)
+    SELECT '${source.name}', ${loadId}, ${where}, reason, field, detail, raw FROM __rej ORDER BY __row`);
+  await engine.run(`INSERT INTO rejects (source, load_id, location, reason, field, detail, raw)
     SELECT '${source.name}', ${loadId}, ${file$} || ':' || line, 'malformed_line', NULL, detail, raw FROM ${MALFORMED} ORDER BY line`);
 
   // An HR record links its employee id to the email it carries (the latest row of the batch wins).
@@ -284,7 +286,7 @@ export async function loadFile(
   await engine.run(`INSERT INTO loaded_files VALUES ($1, $2, $3, $4)`, [source.name, file.relPath, sha256, loadId]);
   await resolveIdentities(engine, { matchByEmail: config.identity.match_by_email });
   for (const v of ['__cand', MK, M]) await engine.run(`DROP VIEW IF EXISTS ${v}`);
-  for (const t of [MAPPED, '__repeat', '__class', '__winners', MALFORMED]) await engine.run(`DROP TABLE IF EXISTS ${t}`);
+  for (const t of [MAPPED, '__repeat', '__class', '__winners', '__rej', '__rawlines', MALFORMED]) await engine.run(`DROP TABLE IF EXISTS ${t}`);
   return result;
 }
 

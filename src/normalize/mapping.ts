@@ -23,7 +23,7 @@ export interface KeyRole {
 }
 
 export interface CompiledMapping {
-  /** SELECT producing the mapped rows from the file reader: the original columns as __src_<name>, canonical values, and reject reasons. */
+  /** SELECT producing the mapped rows from the file reader: canonical values and reject reasons. */
   select: string;
   params: SqlValue[];
   keyRoles: KeyRole[];
@@ -304,14 +304,18 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
     ['__dst_overlap', b.dstOverlap.length ? b.dstOverlap.map((g) => `coalesce(${g}, false)`).join(' OR ') : 'false'],
   ];
 
-  // Nesting: file reader → raw values → helper levels → which check failed → canonical values. The
-  // original columns are kept (as __src_<name>) so a rejected row's raw text can be shown.
+  // Nesting: file reader → raw values → helper levels → which check failed → canonical values.
   let sql = `SELECT *${b.jsonExtract()} FROM ${reader}`;
   sql = `SELECT *, ${quoteCols(b.raw)} FROM (${sql}) s0`;
   [...b.levels, checkLevel].forEach((lv, i) => {
     if (lv?.length) sql = `SELECT *, ${quoteCols(lv)} FROM (${sql}) s${i + 1}`;
   });
-  const originals = stagedColumns.map((c) => `${d.quoteIdent(c)} AS ${d.quoteIdent('__src_' + c)}`);
+  // Text files: a rejected row's raw text is read back from the file by line (see load.ts). Parquet has
+  // no lines, so the original values of rejected rows are kept as JSON.
+  const originals =
+    source.format === 'parquet'
+      ? [`CASE WHEN __check IS NOT NULL THEN CAST(to_json(struct_pack(${stagedColumns.map((c) => `${d.quoteIdent(c)} := ${d.quoteIdent(c)}`).join(', ')})) AS VARCHAR) END AS __raw`]
+      : [`CAST(NULL AS VARCHAR) AS __raw`];
   const keyRaw = b.keyRoles.map((k) => `${k.column} AS ${k.column}`).filter((k) => !out.some(([a]) => k.startsWith(a + ' ')));
   const columns = out.map(([a]) => a);
   sql = `SELECT ${[...originals, ...keyRaw, ...[...out, ...bookkeeping].map(([a, e]) => `${e} AS ${a}`)].join(',\n  ')}\nFROM (${sql}) s_final`;

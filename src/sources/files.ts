@@ -71,3 +71,34 @@ export async function collectMalformed(engine: Engine, source: FileSourceConfig)
     `INSERT INTO ${MALFORMED} SELECT line, any_value(csv_line ORDER BY column_idx NULLS FIRST), string_agg(DISTINCT error_type || coalesce(' (' || column_name || ')', '') || ': ' || error_message, '; ') FROM ${CSV_REJECTS} GROUP BY line`,
   );
 }
+
+/**
+ * Reads the given 1-based physical lines of a text file (for the raw text of rejected rows), streaming
+ * and stopping after the last one wanted.
+ */
+export async function readLines(file: string, wanted: number[]): Promise<Map<number, string>> {
+  const want = new Set(wanted);
+  const last = Math.max(0, ...wanted);
+  const out = new Map<number, string>();
+  if (!want.size) return out;
+  let line = 1;
+  let partial: Buffer[] = [];
+  const stream = createReadStream(file, { highWaterMark: 1 << 20 });
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      let start = 0;
+      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, start)) {
+        if (want.has(line)) out.set(line, Buffer.concat([...partial, chunk.subarray(start, i)]).toString('utf8').replace(/\r$/, ''));
+        partial = [];
+        start = i + 1;
+        if (++line > last) return out;
+      }
+      // Keep the tail of a wanted line only; other lines' bytes are dropped as they stream past.
+      if (want.has(line)) partial.push(chunk.subarray(start));
+    }
+    if (want.has(line) && partial.length) out.set(line, Buffer.concat(partial).toString('utf8'));
+    return out;
+  } finally {
+    stream.destroy();
+  }
+}
