@@ -243,11 +243,154 @@ export const meta: TableDef = {
   columns: [c('key', 'varchar', false, 'internal', 'Setting name.'), c('value', 'varchar', false, 'internal', 'Setting value.')],
 };
 
+// ---- Derived tables: feature tiles, spine, features, labels, training (rebuilt or updated per run) ----
+
+const tileUser = c('user_id', 'varchar', false, 'pseudonym', 'Learner pseudonym.');
+const typeCounts = EVENT_TYPES.map((t) => c(`n_${t}`, 'bigint', false, 'internal', `Events of type ${t} that day.`));
+
+export const userDay: TableDef = {
+  name: 'user_day',
+  description: 'Feature tile: one row per learner and UTC day with activity, kept up to date incrementally; window features are assembled from it.',
+  key: ['user_id', 'day'],
+  columns: [
+    tileUser,
+    c('day', 'date', false, 'internal', 'UTC day.'),
+    c('events', 'bigint', false, 'internal', 'Events that day.'),
+    c('duration_seconds', 'double', false, 'internal', 'Sum of event durations that day.'),
+    c('first_ts', 'timestamp', false, 'internal', 'First event time that day.'),
+    c('last_ts', 'timestamp', false, 'internal', 'Last event time that day.'),
+    c('sessions_started', 'bigint', false, 'internal', 'Sessions that began that day (a session ends after the configured inactivity gap).'),
+    c('session_seconds', 'double', false, 'internal', 'Time between consecutive events of the same session, attributed to the day of the later event.'),
+    c('new_quiz_objects', 'bigint', false, 'internal', 'Quizzes first started that day.'),
+    ...typeCounts,
+  ],
+};
+
+export const userDayAssessments: TableDef = {
+  name: 'user_day_assessments',
+  description: 'Feature tile: one row per learner and UTC day with assessment results.',
+  key: ['user_id', 'day'],
+  columns: [
+    tileUser,
+    c('day', 'date', false, 'internal', 'UTC day of submission.'),
+    c('attempts', 'bigint', false, 'internal', 'Attempts submitted that day.'),
+    c('passed', 'bigint', false, 'internal', 'Attempts passed.'),
+    c('graded', 'bigint', false, 'internal', 'Attempts with a pass/fail verdict.'),
+    c('score_ratio_sum', 'double', false, 'internal', 'Sum of score / max_score over scored attempts.'),
+    c('scored', 'bigint', false, 'internal', 'Attempts with a score and a positive max_score.'),
+  ],
+};
+
+export const sessions: TableDef = {
+  name: 'sessions',
+  description: 'Learning sessions: runs of events of one learner with no gap longer than the inactivity gap.',
+  key: ['user_id', 'session_start'],
+  columns: [
+    tileUser,
+    c('session_start', 'timestamp', false, 'internal', 'First event of the session.'),
+    c('session_end', 'timestamp', false, 'internal', 'Last event of the session.'),
+    c('events', 'bigint', false, 'internal', 'Events in the session.'),
+  ],
+};
+
+export const quizFirstAttempts: TableDef = {
+  name: 'quiz_first_starts',
+  description: 'When each learner first started each quiz (for attempts per quiz).',
+  key: ['user_id', 'object_id'],
+  columns: [tileUser, c('object_id', 'varchar', false, 'public', 'Quiz content id.'), c('first_ts', 'timestamp', false, 'internal', 'First quiz_start.')],
+};
+
+export const tileState: TableDef = {
+  name: 'tile_state',
+  description: 'How far the feature tiles are up to date: the last load folded in, and the settings they were built with.',
+  key: ['tile'],
+  columns: [
+    c('tile', 'varchar', false, 'internal', 'Tile name.'),
+    c('last_load_id', 'bigint', false, 'internal', 'Loads up to this id are folded in.'),
+    c('settings', 'varchar', false, 'internal', 'Settings the tile depends on (e.g. the session gap); a change forces a full rebuild.'),
+  ],
+};
+
+export const spine: TableDef = {
+  name: 'spine',
+  description: 'When predictions are made: one row per learner (and course) and cutoff. Features and labels share it.',
+  key: ['user_id', 'course_id', 'cutoff'],
+  columns: [
+    tileUser,
+    c('course_id', 'varchar', true, 'public', 'Course, for enrollment-relative spines; NULL otherwise.'),
+    c('cutoff', 'timestamp', false, 'internal', 'Prediction time (a UTC midnight): features read only data before it, labels only after it.'),
+  ],
+};
+
+export const labels: TableDef = {
+  name: 'labels',
+  description: 'Labels, computed by their own pipeline. Rows are kept for every definition hash, so a changed definition adds rows and keeps the old ones for audit.',
+  key: ['label_id'],
+  columns: [
+    c('label_id', 'varchar', false, 'internal', 'Deterministic id: hash of the definition hash, user, course and window.'),
+    c('label_name', 'varchar', false, 'internal', 'Name of the label definition.'),
+    c('definition_hash', 'varchar', false, 'internal', 'SHA-256 (first 16 hex) of the canonical definition.'),
+    tileUser,
+    c('course_id', 'varchar', true, 'public', 'Course, for enrollment-relative spines.'),
+    c('label_value', 'integer', true, 'internal', '1 or 0; NULL when censored (window not fully observed by the computation date).'),
+    c('censored', 'boolean', false, 'internal', 'The window ends after the computation date, so no value is given.'),
+    c('label_window_start', 'timestamp', false, 'internal', 'Window start (the cutoff, exclusive).'),
+    c('label_window_end', 'timestamp', false, 'internal', 'Window end (inclusive).'),
+    c('computation_date', 'varchar', false, 'internal', 'The --as-of of the run that computed it.'),
+  ],
+};
+
+export const runs: TableDef = {
+  name: 'runs',
+  description: 'Run history: one row per `learnpipe run`, with its manifest.',
+  key: ['run_id'],
+  columns: [
+    c('run_id', 'varchar', false, 'internal', 'Run id (as-of and config hash).'),
+    c('as_of', 'varchar', false, 'internal', 'The --as-of date.'),
+    c('status', 'varchar', false, 'internal', 'published, blocked or failed.'),
+    c('config_hash', 'varchar', false, 'internal', 'SHA-256 of the config (secrets excluded).'),
+    c('manifest', 'json', true, 'internal', 'The run manifest.'),
+  ],
+};
+
+export const qaResults: TableDef = {
+  name: 'qa_results',
+  description: 'QA gate results per run.',
+  key: ['run_id', 'check_name', 'subject'],
+  columns: [
+    c('run_id', 'varchar', false, 'internal', 'Run id.'),
+    c('check_name', 'varchar', false, 'internal', 'Check.'),
+    c('subject', 'varchar', false, 'internal', 'Table, column, source or feature checked.'),
+    c('severity', 'varchar', false, 'internal', 'error (blocks publishing) or warn.'),
+    c('status', 'varchar', false, 'internal', 'pass or fail.'),
+    c('value', 'double', true, 'internal', 'Measured value.'),
+    c('threshold', 'varchar', true, 'internal', 'Threshold the value was compared with.'),
+    c('detail', 'varchar', true, 'internal', 'Explanation.'),
+  ],
+};
+
+export const privacyLedger: TableDef = {
+  name: 'privacy_ledger',
+  description: 'Differential-privacy budget spent per dataset: one row per noisy release.',
+  key: ['dataset', 'release_id'],
+  columns: [
+    c('dataset', 'varchar', false, 'internal', 'Dataset the budget belongs to.'),
+    c('release_id', 'varchar', false, 'internal', 'Release id.'),
+    c('epsilon', 'double', false, 'internal', 'Epsilon spent.'),
+    c('delta', 'double', false, 'internal', 'Delta spent (0 for pure DP).'),
+    c('mechanism', 'varchar', false, 'internal', 'laplace or gaussian.'),
+    c('description', 'varchar', true, 'internal', 'What was released.'),
+    c('released_at', 'varchar', false, 'internal', 'The --as-of of the release.'),
+  ],
+};
+
 /** Canonical tables (the data model). */
 export const CANONICAL_TABLES: TableDef[] = [users, enrollments, events, assessments, content, contentNames, hrRecords];
 /** Bookkeeping tables (loads, identity, rejects, metadata). */
 export const BOOKKEEPING_TABLES: TableDef[] = [identityMap, identityLinks, rejects, loads, loadedFiles, watermarks, meta];
-export const ALL_TABLES: TableDef[] = [...CANONICAL_TABLES, ...BOOKKEEPING_TABLES];
+/** Derived tables (tiles, spine, labels) and run history. */
+export const DERIVED_TABLES: TableDef[] = [userDay, userDayAssessments, sessions, quizFirstAttempts, tileState, spine, labels, runs, qaResults, privacyLedger];
+export const ALL_TABLES: TableDef[] = [...CANONICAL_TABLES, ...BOOKKEEPING_TABLES, ...DERIVED_TABLES];
 
 export function tableDef(name: string): TableDef {
   const t = ALL_TABLES.find((x) => x.name === name);

@@ -1,5 +1,5 @@
 // Renders the canonical schema as Markdown (docs/schema.md is generated from it; a test keeps it current).
-import { BOOKKEEPING_TABLES, CANONICAL_TABLES, EVENT_TYPES, SCHEMA_VERSION, type TableDef } from './canonical.js';
+import { BOOKKEEPING_TABLES, CANONICAL_TABLES, DERIVED_TABLES, EVENT_TYPES, SCHEMA_VERSION, type TableDef } from './canonical.js';
 
 function tableMd(t: TableDef): string {
   const rows = t.columns.map((c) => `| \`${c.name}\` | ${c.type} | ${c.nullable ? 'yes' : 'no'} | ${c.sensitivity} | ${c.description.replaceAll('|', '\\|')} |`);
@@ -23,5 +23,8 @@ export function schemaMarkdown(): string {
     '## Bookkeeping tables',
     '',
     ...BOOKKEEPING_TABLES.map(tableMd),
+    '## Derived tables (feature tiles, spine, labels, runs)',
+    '',
+    ...DERIVED_TABLES.map(tableMd),
   ].join('\n');
 }
