@@ -10,12 +10,15 @@ import { ensureWarehouse } from './schema/warehouse.js';
 import { loadKey } from './privacy/keys.js';
 import { Pseudonymizer } from './privacy/pseudonym.js';
 import { ingest, type IngestProgress, type IngestSummary } from './normalize/ingest.js';
+import { buildModelingTables, type ModelingSummary, type StageLog } from './modeling.js';
+import { writeModelingOutputs } from './exports/outputs.js';
 
 export interface RunOptions {
   /** The logical run date (YYYY-MM-DD or an ISO timestamp): nothing in the outputs depends on the wall clock. */
   asOf: string;
   sources?: string[];
   progress?: IngestProgress;
+  log?: StageLog;
 }
 
 export interface RunSummary {
@@ -23,6 +26,8 @@ export interface RunSummary {
   warehouse: string;
   output_dir: string;
   ingest: IngestSummary;
+  /** Features, labels and the training table (null when the config has no spine). */
+  modeling: ModelingSummary | null;
   outputs: string[];
 }
 
@@ -89,13 +94,16 @@ export async function runPipeline(loaded: LoadedConfig, opts: RunOptions): Promi
   const engine = await openWarehouse(loaded);
   try {
     const summary = await ingest(engine, loaded, pz, { asOf: opts.asOf, sources: opts.sources, progress: opts.progress });
+    const modeling = await buildModelingTables(engine, loaded.config, opts.asOf, opts.log);
     const outDir = resolvePath(loaded, loaded.config.output_dir);
     const outputs = await publishAtomically(outDir, async (tmp) => {
       const file = path.join(tmp, 'reconciliation.json');
       writeFileSync(file, JSON.stringify({ as_of: opts.asOf, ...(await reconciliation(engine)) }, null, 2) + '\n');
-      return [file];
+      const files = [file];
+      if (modeling) files.push(...(await writeModelingOutputs(engine, loaded.config, tmp, { asOf: opts.asOf, specs: modeling.specs, labels: modeling.summary.labels, training: modeling.summary.training })));
+      return files;
     });
-    return { as_of: opts.asOf, warehouse: engine.location, output_dir: outDir, ingest: summary, outputs };
+    return { as_of: opts.asOf, warehouse: engine.location, output_dir: outDir, ingest: summary, modeling: modeling?.summary ?? null, outputs };
   } finally {
     await engine.close();
   }

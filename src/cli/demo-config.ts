@@ -1,5 +1,39 @@
 // The pipeline.yaml the demo writes next to the generated data (see src/generate for the raw formats).
 // It doubles as the fullest example of a file-source configuration.
+/** The demo's modelling sections: weekly cutoffs from four weeks in, three labels, a training table. */
+export function demoModelingConfig(o: { start: string; days: number }): string {
+  const day = (n: number) => new Date(Date.parse(`${o.start}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+  return `
+features:
+  session_gap_minutes: 30       # a session ends after 30 minutes without activity
+  # definitions: the built-in default set (see docs/features.md); list your own to choose.
+
+spine:
+  every: { days: 7, from: ${day(28)}, to: ${day(o.days)} }
+
+labels:
+  - name: cert_fail_30d
+    description: failed the certification within 30 days of the cutoff
+    kind: event_within
+    event_type: fail
+    window_days: 30
+  - name: left_30d
+    description: employment ended within 30 days of the cutoff
+    kind: attrition
+    window_days: 30
+  - name: dropout_14d
+    description: no activity at all in the 14 days after the cutoff
+    kind: inactivity
+    window_days: 14
+
+training:
+  label: cert_fail_30d
+  split: { group_safe: true }   # later cutoffs are validation and test; each learner in one split only
+  imbalance: { method: class_weight }
+  csv: true
+`;
+}
+
 export const DEMO_CONFIG = `# learnpipe demo pipeline: maps the synthetic LMS + HRIS export in raw/ into the canonical schema.
 version: 1
 warehouse: warehouse.duckdb

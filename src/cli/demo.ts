@@ -8,7 +8,7 @@ import { createKeyFile } from '../privacy/keys.js';
 import { runPipeline, type RunSummary } from '../pipeline.js';
 import type { IngestProgress } from '../normalize/ingest.js';
 import type { Logger } from './progress.js';
-import { DEMO_CONFIG } from './demo-config.js';
+import { DEMO_CONFIG, demoModelingConfig } from './demo-config.js';
 import { printIngestSummary } from './summary.js';
 
 export interface DemoOptions {
@@ -28,7 +28,7 @@ export async function runDemo(o: DemoOptions): Promise<{ summary: RunSummary & {
   o.log.info('demo.generate', { dir: path.join(dir, 'raw'), users: o.users, days: o.days, seed: o.seed });
   const truth = await generateDataset({ out: path.join(dir, 'raw'), users: o.users, days: o.days, seed: o.seed, start });
   const configFile = path.join(dir, 'pipeline.yaml');
-  writeFileSync(configFile, DEMO_CONFIG);
+  writeFileSync(configFile, DEMO_CONFIG + demoModelingConfig({ start, days: o.days }));
   const keyFile = path.join(dir, 'keys', 'pseudonym.key');
   let createdKey = false;
   if (!process.env.LEARNPIPE_PSEUDONYM_KEY && !existsSync(keyFile)) {
@@ -37,7 +37,7 @@ export async function runDemo(o: DemoOptions): Promise<{ summary: RunSummary & {
   }
   const asOf = new Date(Date.parse(`${start}T00:00:00Z`) + o.days * 86_400_000).toISOString().slice(0, 10);
   const loaded = loadConfig(configFile, { checkFiles: true });
-  const summary = await runPipeline(loaded, { asOf, progress: o.progress });
+  const summary = await runPipeline(loaded, { asOf, progress: o.progress, log: o.log });
   return {
     summary: { ...summary, ground_truth: truth, key_file: keyFile },
     print: () => {

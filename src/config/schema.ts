@@ -2,6 +2,7 @@
 // it, and every field says what it expects. Paths in the file are relative to the file's folder.
 import { z } from 'zod';
 import { LOADABLE_TABLES } from '../schema/canonical.js';
+import { featuresSchema, labelDefSchema, spineSchema, trainingSchema } from './modeling.js';
 
 export function isValidTimeZone(zone: string): boolean {
   try {
@@ -177,8 +178,23 @@ export const pipelineConfigSchema = z
       .strict()
       .default({ lookback_days: 7 }),
     sources: z.array(fileSourceSchema).default([]),
+    /** Point-in-time features (see docs/features.md); defaults to the built-in set. */
+    features: featuresSchema.default({ session_gap_minutes: 30 } as never),
+    /** When predictions are made. Without a spine, runs stop after ingestion. */
+    spine: spineSchema.optional(),
+    labels: z.array(labelDefSchema).default([]),
+    training: trainingSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    const names = c.labels.map((l) => l.name);
+    names.forEach((n, i) => names.indexOf(n) !== i && ctx.addIssue({ code: 'custom', path: ['labels', i, 'name'], message: `label name ${n} is used twice` }));
+    if (c.training && !names.includes(c.training.label)) ctx.addIssue({ code: 'custom', path: ['training', 'label'], message: `no label named ${c.training.label}; labels: ${names.join(', ') || '(none)'}` });
+    if (c.training && !c.spine) ctx.addIssue({ code: 'custom', path: ['training'], message: 'a training table needs a spine (spine: dates, every or relative_to_enrollment)' });
+    c.labels.forEach((l, i) => {
+      if ((l.kind === 'completion_by_due' || l.kind === 'source_outcome') && c.spine && !c.spine.relative_to_enrollment) ctx.addIssue({ code: 'custom', path: ['labels', i, 'kind'], message: `${l.kind} labels are per course: use spine.relative_to_enrollment` });
+    });
+  });
 
 export type PipelineConfig = z.infer<typeof pipelineConfigSchema>;
 export type FileSourceConfig = z.infer<typeof fileSourceSchema>;

@@ -325,7 +325,7 @@ export const spine: TableDef = {
 export const labels: TableDef = {
   name: 'labels',
   description: 'Labels, computed by their own pipeline. Rows are kept for every definition hash, so a changed definition adds rows and keeps the old ones for audit.',
-  key: ['label_id'],
+  key: ['label_id', 'computation_date'],
   columns: [
     c('label_id', 'varchar', false, 'internal', 'Deterministic id: hash of the definition hash, user, course and window.'),
     c('label_name', 'varchar', false, 'internal', 'Name of the label definition.'),

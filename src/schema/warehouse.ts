@@ -18,7 +18,13 @@ export async function ensureWarehouse(engine: Engine): Promise<{ created: boolea
   if (current !== undefined && current > SCHEMA_VERSION) {
     throw new Error(`the warehouse ${engine.location} has schema version ${current}, newer than this learnpipe (${SCHEMA_VERSION}); upgrade learnpipe`);
   }
-  if (current === SCHEMA_VERSION) return { created: false };
+  if (current === SCHEMA_VERSION) {
+    // Tables added within a version (derived tables) are created when missing.
+    const have = new Set((await engine.all<{ t: string }>(`SELECT table_name AS t FROM information_schema.tables`)).map((r) => r.t));
+    const missing = ALL_TABLES.filter((t) => !have.has(t.name));
+    if (missing.length) await engine.transaction(async () => { for (const t of missing) await engine.run(engine.dialect.createTable(t, { ifNotExists: true })); });
+    return { created: false };
+  }
   await engine.transaction(async () => {
     for (const t of ALL_TABLES) await engine.run(engine.dialect.createTable(t, { ifNotExists: true }));
     for (let v = current ?? SCHEMA_VERSION; v < SCHEMA_VERSION; v++) {
