@@ -179,3 +179,17 @@ test('k-anonymity with DP: noisy counts and sums, contributions capped, release 
     await e.close();
   }
 });
+
+test('k-anonymity: sensitive HR columns are refused unless allowed by name', async () => {
+  const e = await engine();
+  try {
+    await e.run(`CREATE TABLE hr AS SELECT person, department, CASE WHEN completed = 1 THEN 'B' ELSE 'C' END AS salary_band FROM people`);
+    const spec = { sql: 'SELECT person, department, salary_band FROM hr', quasiIdentifiers: [{ column: 'department' }], measures: [], k: 5, personColumn: 'person' };
+    await assert.rejects(aggregateWithK(e, spec), /sensitive column\(s\) salary_band/);
+    await assert.rejects(aggregateWithK(e, { ...spec, sql: 'SELECT person, department FROM hr', measures: [{ name: 'b', expr: "count(*) FILTER (WHERE salary_band = 'B')" }] }), /salary_band/);
+    const ok = await aggregateWithK(e, { ...spec, allowSensitive: ['salary_band'] });
+    assert.equal(ok.rows.length, 3);
+  } finally {
+    await e.close();
+  }
+});

@@ -56,7 +56,7 @@ async function allPseudonyms(e: Engine): Promise<Set<string>> {
     for (const c of t.columns) {
       if (c.sensitivity !== 'pseudonym') continue;
       const rows = c.type === 'varchar[]'
-        ? await e.all<{ v: string }>(`SELECT regexp_extract(unnest("${c.column ?? c.name}"), '[^:]*$', 0) AS v FROM "${t.name}"`)
+        ? await e.all<{ v: string }>(`SELECT regexp_extract(unnest("${c.name}"), '[^:]*$', 0) AS v FROM "${t.name}"`)
         : await e.all<{ v: string }>(`SELECT "${c.name}" AS v FROM "${t.name}" WHERE "${c.name}" IS NOT NULL`);
       for (const r of rows) out.add(r.v);
     }

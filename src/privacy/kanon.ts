@@ -36,6 +36,14 @@ import { assertIdentifier } from '../engine/dialects/dialect.js';
 import { addNoise, releaseCount, laplaceScale, gaussianSigma, DpError, type Mechanism } from './dp.js';
 import type { Rng } from './rng.js';
 import { spend, type Budget, type SpendResult } from './ledger.js';
+import { ALL_TABLES } from '../schema/canonical.js';
+
+/** Columns of sensitivity 'sensitive' or 'raw' (HR fields, raw source text) named in `sql` and not allowed by name. */
+export function sensitiveColumnsIn(sql: string, allowed: readonly string[] = []): string[] {
+  const names = new Set<string>();
+  for (const t of ALL_TABLES) for (const c of t.columns) if ((c.sensitivity === 'sensitive' || c.sensitivity === 'raw') && !allowed.includes(c.name)) names.add(c.name);
+  return [...names].filter((n) => new RegExp(`(^|[^A-Za-z0-9_])${n}($|[^A-Za-z0-9_])`, 'i').test(sql)).sort();
+}
 
 export interface QuasiIdentifier {
   column: string;
@@ -74,6 +82,8 @@ export interface AggregateOptions {
   personColumn?: string;
   /** Fraction of people that may be suppressed before generalising further (default 0.05). */
   maxSuppression?: number;
+  /** Sensitive columns (e.g. salary_band) the query may read; others are refused (column policy). */
+  allowSensitive?: string[];
   /** Name of the published group-size column (default "n"). */
   countName?: string;
   dp?: DpOptions;
@@ -156,6 +166,11 @@ export async function aggregateWithK(engine: Engine, opts: AggregateOptions): Pr
       assertIdentifier(m.sum.column, 'measure column');
       if (!(Number.isFinite(m.sum.lower) && Number.isFinite(m.sum.upper) && m.sum.lower <= m.sum.upper)) throw new KAnonymityError(`measure ${m.name}: need finite bounds with lower ≤ upper`);
     }
+  }
+  const textToCheck = [opts.sql, ...opts.measures.map((m) => ('expr' in m ? m.expr : ''))].join('\n');
+  const refused = sensitiveColumnsIn(textToCheck, opts.allowSensitive);
+  if (refused.length) {
+    throw new KAnonymityError(`the export reads sensitive column(s) ${refused.join(', ')}; they are excluded from outputs unless allowed by name (allow_sensitive)`);
   }
   const dp = opts.dp;
   const maxContrib = dp?.maxContributionsPerUser ?? 1;

@@ -26,6 +26,9 @@ import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEq
 import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { loadKey, type KeySource } from './keys.js';
+import type { Engine } from '../engine/engine.js';
+import type { Pseudonymizer } from './pseudonym.js';
+import { assertIdentifier } from '../engine/dialects/dialect.js';
 
 export const VAULT_MAGIC = 'LEARNPIPE-VAULT/1';
 export const VAULT_VERSION = 1;
@@ -342,4 +345,48 @@ export class Vault {
     writeAtomic(this.file, encryptBody(this.body, this.key));
     this.dirty = false;
   }
+}
+
+// ---- Filling the vault from the load path -------------------------------------------------------
+
+/**
+ * Files every raw key a load pseudonymised: reads (kind, raw, pseudonym) from the load's key table
+ * (normalize/identity.ts writes it as `__keys`) and puts {kind: raw} under each pseudonym, so a key
+ * rotation can re-derive every pseudonym. Call after pseudonymizeKeys, before the key table is
+ * dropped. Returns the number of keys filed.
+ */
+export async function vaultKeysFromTable(engine: Engine, vault: Vault, source: string, keysTable = '__keys'): Promise<number> {
+  const rows = await engine.all<{ kind: string; raw: string; pseudonym: string }>(
+    `SELECT DISTINCT kind, raw, pseudonym FROM ${engine.dialect.quoteIdent(keysTable)} WHERE pseudonym IS NOT NULL AND raw IS NOT NULL ORDER BY kind, pseudonym`,
+  );
+  for (const r of rows) vault.put(r.pseudonym, source, {}, { [r.kind]: r.raw }, r.kind);
+  return rows.length;
+}
+
+/**
+ * Files a source's PII columns (config `pii_columns`) under the pseudonym of each row's key: reads
+ * `keyColumn` and the PII columns from `table` (a temp table of the raw reader output). When a key has
+ * several rows with different values, which one wins is unspecified: pass one row per key (e.g. the
+ * latest HR record) for a deterministic vault. The PII never touches a warehouse table. Returns the
+ * number of rows filed.
+ */
+export async function vaultPiiFromTable(
+  engine: Engine,
+  vault: Vault,
+  opts: { source: string; table: string; keyColumn: string; kind: string; piiColumns: string[]; pz: Pseudonymizer },
+): Promise<number> {
+  if (opts.piiColumns.length === 0) return 0;
+  const q = (s: string) => engine.dialect.quoteIdent(s);
+  const cols = opts.piiColumns.map((c) => `CAST(${q(c)} AS VARCHAR) AS ${q('pii_' + c)}`);
+  const rows = await engine.all(`SELECT CAST(${q(opts.keyColumn)} AS VARCHAR) AS __key, ${cols.join(', ')} FROM ${q(assertIdentifier(opts.table, 'table'))} WHERE ${q(opts.keyColumn)} IS NOT NULL`);
+  let n = 0;
+  for (const r of rows) {
+    const p = opts.pz.of(opts.kind, r.__key as string);
+    if (p === null) continue;
+    const fields: Record<string, string | null> = {};
+    for (const c of opts.piiColumns) fields[c] = (r['pii_' + c] as string | null) ?? null;
+    vault.put(p, opts.source, fields, { [opts.kind]: r.__key as string }, opts.kind);
+    n++;
+  }
+  return n;
 }

@@ -1,0 +1,57 @@
+// The features benchmark: learnpipe's point-in-time features (the ref_duckdb.sql set, every learner at
+// four cutoffs) next to ../shared/bench/ref_duckdb.mjs and ref_pandas.py on the same event log, in the
+// same run; values are checked against the reference's; and a daily incremental run (one more day of
+// events) against the full run.
+import { existsSync, renameSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { Measure } from './run.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const SHARED = path.resolve(ROOT, '../shared/bench');
+const fmt = (n: number, d = 2) => n.toFixed(d);
+
+export async function runFeatureBench(
+  csv: string,
+  h: { repeat: number; measure: (cmd: string, args: string[], env?: Record<string, string>) => Measure; summarize: (label: string, runs: Measure[]) => { label: string; seconds: number; peak_rss_mb: number } },
+) {
+  const tsx = path.join(ROOT, 'node_modules/.bin/tsx');
+  const dir = path.join(path.dirname(csv), `features-${path.basename(csv, '.csv')}`);
+  if (!existsSync(path.join(dir, 'inc.duckdb')) || statSync(path.join(dir, 'inc.duckdb')).mtimeMs < statSync(csv).mtimeMs) {
+    console.log(`\npreparing warehouses for the features benchmark in ${dir} (loads the log once; not timed) …`);
+    h.measure(tsx, ['bench/features-worker.ts', 'prepare', csv, dir]);
+  }
+  const refParquet = path.join(dir, 'ref_feats.parquet');
+  const lp: Measure[] = [];
+  const inc: Measure[] = [];
+  const ref: Measure[] = [];
+  for (let i = 0; i < h.repeat; i++) {
+    ref.push(h.measure('python3', ['bench/measure.py', process.execPath, path.join(SHARED, 'ref_duckdb.mjs'), csv], { THREADS: process.env.THREADS ?? '2' }));
+    if (existsSync(path.join(ROOT, 'ref_feats.parquet'))) renameSync(path.join(ROOT, 'ref_feats.parquet'), refParquet);
+    lp.push(h.measure(tsx, ['bench/features-worker.ts', 'full', dir]));
+    inc.push(h.measure(tsx, ['bench/features-worker.ts', 'incremental', dir]));
+  }
+  const check = h.measure(tsx, ['bench/features-worker.ts', 'check', dir, refParquet]);
+  const pandasRepeat = Number(process.env.BENCH_PANDAS_REPEAT ?? 1);
+  const pandas: Measure[] = [];
+  let pandasNote = '';
+  for (let i = 0; i < pandasRepeat; i++) {
+    try {
+      pandas.push(h.measure('python3', ['bench/measure.py', '/usr/bin/python3', path.join(SHARED, 'ref_pandas.py'), csv]));
+    } catch (err) {
+      pandasNote = `pandas reference did not run: ${(err as Error).message.split('\n').slice(-2).join(' ')} (apt-get install python3-pandas)`;
+      break;
+    }
+  }
+  const a = h.summarize('learnpipe features (tiles from scratch)', lp);
+  const n = h.summarize('learnpipe features (+1 day, incremental)', inc);
+  const r = h.summarize('hand-written DuckDB (ref_duckdb.mjs)', ref);
+  const p = pandas.length ? h.summarize('pandas (ref_pandas.py)', pandas) : null;
+  console.log(`\nPoint-in-time features, 4 cutoffs × every learner (median of ${h.repeat}; pandas: ${pandas.length} run):`);
+  for (const x of [a, n, r, ...(p ? [p] : [])]) console.log(`  ${x.label.padEnd(46)} ${fmt(x.seconds).padStart(7)} s  peak RSS ${fmt(x.peak_rss_mb, 0)} MB`);
+  console.log(`  values equal to the reference: ${check.equal ? 'yes' : 'NO'} (${check.matched}/${check.rows} rows; mismatches ${JSON.stringify(check.mismatches)})`);
+  console.log(`  learnpipe / hand-written DuckDB: ${fmt(a.seconds / r.seconds)}x (target ≤ 0.8x)`);
+  if (p) console.log(`  pandas / learnpipe: ${fmt(p.seconds / a.seconds)}x faster (target ≥ 5x)`);
+  else console.log(`  ${pandasNote}`);
+  console.log(`  incremental / full: ${fmt((100 * n.seconds) / a.seconds, 1)}% (target ≤ 10%); peak RSS ${fmt(Math.max(a.peak_rss_mb, n.peak_rss_mb) / 1024)} GB (target ≤ 2 GB)`);
+  return { learnpipe_full: a, learnpipe_incremental: n, ref_duckdb: r, ref_pandas: p, check, ratio_vs_duckdb: a.seconds / r.seconds, pandas_speedup: p ? p.seconds / a.seconds : null, incremental_share: n.seconds / a.seconds };
+}
