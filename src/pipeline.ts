@@ -12,6 +12,21 @@ import { Pseudonymizer } from './privacy/pseudonym.js';
 import { ingest, type IngestProgress, type IngestSummary } from './normalize/ingest.js';
 import { buildModelingTables, type ModelingSummary, type StageLog } from './modeling.js';
 import { writeModelingOutputs } from './exports/outputs.js';
+import type { FeatureSpec } from './features/library.js';
+import { qaBlocked, runQaChecks, type QaResult } from './quality/checks.js';
+import { currentWatermarks, previousEventCount, recordRun, runIdFor, storeQaResults, writeRunRecord } from './quality/run-record.js';
+import { configHash } from './quality/manifest.js';
+
+/** The QA gate blocked the run: nothing was published. */
+export class QaBlockedError extends Error {
+  constructor(readonly failures: QaResult[], readonly runDir: string, readonly runId: string) {
+    super(
+      `the QA gate blocked run ${runId}: ${failures.length} check(s) failed, nothing was published (previous outputs are unchanged)\n` +
+        failures.map((f) => `  ✗ ${f.check_name} · ${f.subject}: ${f.value ?? '—'} (threshold ${f.threshold ?? '—'})${f.detail ? ` — ${f.detail}` : ''}`).join('\n') +
+        `\nQA results and the report: ${runDir}`,
+    );
+  }
+}
 
 export interface RunOptions {
   /** The logical run date (YYYY-MM-DD or an ISO timestamp): nothing in the outputs depends on the wall clock. */
@@ -28,6 +43,8 @@ export interface RunSummary {
   ingest: IngestSummary;
   /** Features, labels and the training table (null when the config has no spine). */
   modeling: ModelingSummary | null;
+  run_id: string;
+  qa: QaResult[];
   outputs: string[];
 }
 
@@ -89,21 +106,61 @@ export async function reconciliation(engine: Engine) {
   return { loads: rows, rejects_by_reason: rejects };
 }
 
+/** The data files of a run (everything but qa.json, report.html and manifest.json). */
+export async function writeDataOutputs(engine: Engine, loaded: LoadedConfig, dir: string, asOf: string, modeling: { summary: ModelingSummary; specs: FeatureSpec[] } | null): Promise<string[]> {
+  const file = path.join(dir, 'reconciliation.json');
+  writeFileSync(file, JSON.stringify({ as_of: asOf, ...(await reconciliation(engine)) }, null, 2) + '\n');
+  const files = [file];
+  if (modeling) files.push(...(await writeModelingOutputs(engine, loaded.config, dir, { asOf, specs: modeling.specs, labels: modeling.summary.labels, training: modeling.summary.training })));
+  return files;
+}
+
 export async function runPipeline(loaded: LoadedConfig, opts: RunOptions): Promise<RunSummary> {
   const pz = pseudonymizerFor(loaded);
   const engine = await openWarehouse(loaded);
   try {
+    const watermarksBefore = await currentWatermarks(engine);
     const summary = await ingest(engine, loaded, pz, { asOf: opts.asOf, sources: opts.sources, progress: opts.progress });
     const modeling = await buildModelingTables(engine, loaded.config, opts.asOf, opts.log);
     const outDir = resolvePath(loaded, loaded.config.output_dir);
-    const outputs = await publishAtomically(outDir, async (tmp) => {
-      const file = path.join(tmp, 'reconciliation.json');
-      writeFileSync(file, JSON.stringify({ as_of: opts.asOf, ...(await reconciliation(engine)) }, null, 2) + '\n');
-      const files = [file];
-      if (modeling) files.push(...(await writeModelingOutputs(engine, loaded.config, tmp, { asOf: opts.asOf, specs: modeling.specs, labels: modeling.summary.labels, training: modeling.summary.training })));
-      return files;
+    const runId = await runIdFor(engine, loaded.config, opts.asOf);
+    const specs = modeling?.specs ?? [];
+
+    // The QA gate, before anything is published.
+    opts.log?.info('stage.start', { stage: 'qa' });
+    const previousFeatures = path.join(outDir, 'features.parquet');
+    const qa = await runQaChecks(engine, loaded.config, loaded.config.qa, {
+      asOf: opts.asOf,
+      modeling: modeling?.summary ?? null,
+      specs,
+      previousFeatures: existsSync(previousFeatures) ? previousFeatures : null,
+      previousEventCount: await previousEventCount(engine, runId),
     });
-    return { as_of: opts.asOf, warehouse: engine.location, output_dir: outDir, ingest: summary, modeling: modeling?.summary ?? null, outputs };
+    const failures = loaded.config.qa.enabled ? qaBlocked(qa) : [];
+    opts.log?.info('stage.done', { stage: 'qa', checks: qa.length, failed: qa.filter((q) => q.status === 'fail').length, blocking: failures.length });
+    const record = { runId, asOf: opts.asOf, config: loaded.config, ingest: summary, modeling: modeling?.summary ?? null, specs, qa, watermarksBefore };
+    if (failures.length) {
+      // Blocked: the QA results and the report go to the run's own folder; output_dir is not touched.
+      // Each blocked attempt keeps its own record (it never replaces a published run of the same id).
+      const attempts = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM runs WHERE run_id LIKE $1`, [`${runId}-blocked-%`]))?.n ?? 0);
+      const blockedId = `${runId}-blocked-${attempts + 1}`;
+      const runDir = path.join(path.dirname(resolvePath(loaded, loaded.config.warehouse)), 'runs', blockedId);
+      rmSync(runDir, { recursive: true, force: true });
+      await storeQaResults(engine, blockedId, qa);
+      const { manifest } = await writeRunRecord(engine, runDir, { ...record, runId: blockedId, dataFiles: [], blocked: true });
+      await recordRun(engine, blockedId, opts.asOf, 'blocked', configHash(loaded.config), manifest);
+      throw new QaBlockedError(failures, runDir, blockedId);
+    }
+    await storeQaResults(engine, runId, qa);
+    let manifest = null;
+    const outputs = await publishAtomically(outDir, async (tmp) => {
+      const files = await writeDataOutputs(engine, loaded, tmp, opts.asOf, modeling);
+      const r = await writeRunRecord(engine, tmp, { ...record, dataFiles: files, blocked: false });
+      manifest = r.manifest;
+      return [...files, ...r.files];
+    });
+    await recordRun(engine, runId, opts.asOf, 'published', configHash(loaded.config), manifest);
+    return { as_of: opts.asOf, warehouse: engine.location, output_dir: outDir, ingest: summary, modeling: modeling?.summary ?? null, run_id: runId, qa, outputs };
   } finally {
     await engine.close();
   }

@@ -8,12 +8,25 @@ import { loadConfig, ConfigError } from '../config/load.js';
 import { MappingError } from '../normalize/mapping.js';
 import { SourceReadError } from '../sources/files.js';
 import { KeyError, createKeyFile, loadKey } from '../privacy/keys.js';
-import { runIngest, runPipeline } from '../pipeline.js';
+import { QaBlockedError, runIngest, runPipeline } from '../pipeline.js';
+import type { QaResult } from '../quality/checks.js';
+import { registerPrivacyCommands } from './privacy-commands.js';
 import { createLogger, ingestProgress } from './progress.js';
 import { STARTER_CONFIG } from './init-template.js';
 import { printIngestSummary, printModelingSummary, table } from './summary.js';
 
 export const EXIT = { ok: 0, blocked: 1, usage: 2, source: 3, internal: 4 } as const;
+
+/** A check command found a problem (already printed): exit 1. */
+class QaGateFailed extends Error {}
+
+function printQa(results: QaResult[]): void {
+  const failed = results.filter((r) => r.status === 'fail');
+  console.log(`QA: ${results.length} checks, ${failed.filter((r) => r.severity === 'error').length} failed (error), ${failed.filter((r) => r.severity === 'warn').length} failed (warn)`);
+  for (const r of [...failed].sort((a, b) => (a.severity === b.severity ? 0 : a.severity === 'error' ? -1 : 1))) {
+    console.log(`  ${r.severity === 'error' ? '✗' : '!'} ${r.check_name} · ${r.subject}: ${r.value ?? '—'} (threshold ${r.threshold ?? '—'})${r.detail ? ` — ${r.detail}` : ''}`);
+  }
+}
 
 const version = (() => {
   try {
@@ -158,6 +171,58 @@ Quick start:
     });
 
   program
+    .command('qa')
+    .description('Run the QA gate\'s checks alone on the warehouse as it is (nothing is loaded, rebuilt or published). Exits 1 when an error-severity check fails. Checks and thresholds: docs/qa.md.')
+    .addOption(configOption())
+    .option('--as-of <date>', 'logical date the checks judge freshness and labels against (default: today, UTC)', isoDateOrTimestamp)
+    .action(async (o: { config: string; asOf?: string }) => {
+      const loaded = loadConfig(o.config);
+      const { runQaOnly } = await import('../quality/history.js');
+      const r = await runQaOnly(loaded, o.asOf ?? new Date().toISOString().slice(0, 10));
+      const failed = r.results.filter((x) => x.status === 'fail');
+      emit(globals().json ?? false, () => printQa(r.results), r);
+      if (failed.some((x) => x.severity === 'error')) throw new QaGateFailed();
+    });
+
+  program
+    .command('runs')
+    .description('List the run history: run id, --as-of, published or blocked, outputs and failed checks.')
+    .addOption(configOption())
+    .action(async (o: { config: string }) => {
+      const { listRuns } = await import('../quality/history.js');
+      const runs = await listRuns(loadConfig(o.config));
+      emit(globals().json ?? false, () => console.log(runs.length ? table(['run', 'as of', 'status', 'config', 'outputs', 'failed checks'], runs.map((r) => [r.run_id, r.as_of, r.status, r.config_hash, r.outputs, r.failed_checks])) : 'no runs yet'), runs);
+    });
+
+  program
+    .command('verify')
+    .description('Re-hash the files a manifest lists (the outputs next to it) and say whether they are intact. Exits 1 when a file is missing, changed or unlisted.')
+    .argument('<manifest>', 'path to a manifest.json')
+    .action(async (file: string) => {
+      const { verifyManifest } = await import('../quality/manifest.js');
+      const r = await verifyManifest(file);
+      emit(globals().json ?? false, () => {
+        console.log(r.ok ? `${file}: intact (${r.checked} files match their SHA-256)` : `${file}: NOT intact`);
+        for (const [k, v] of [['missing', r.missing], ['changed', r.changed], ['extra (not listed)', r.extra]] as const) if (v.length) console.log(`  ${k}: ${v.join(', ')}`);
+      }, r);
+      if (!r.ok) throw new QaGateFailed();
+    });
+
+  program
+    .command('replay')
+    .description('Rebuild a published run\'s data outputs from a copy of the warehouse cut back to the loads that run had seen, and show they are byte-identical to its manifest.')
+    .argument('<run-id>', 'a run id from `learnpipe runs`')
+    .addOption(configOption())
+    .action(async (runId: string, o: { config: string }) => {
+      const { replayRun } = await import('../quality/history.js');
+      const r = await replayRun(loadConfig(o.config), runId);
+      emit(globals().json ?? false, () => {
+        console.log(`${r.run_id}: ${r.identical.length} of ${r.compared} data files byte-identical${r.different.length ? `; different: ${r.different.join(', ')}` : ''} (rebuilt in ${r.dir})`);
+      }, r);
+      if (r.different.length) throw new QaGateFailed();
+    });
+
+  program
     .command('demo')
     .description('Generate a synthetic LMS + HRIS data set in --dir, write its pipeline.yaml and a pseudonym key, and run the whole pipeline on it. Needs no server and no download.')
     .option('-d, --dir <dir>', 'work folder (raw/, warehouse.duckdb, out/)', './learnpipe-demo')
@@ -180,6 +245,7 @@ Quick start:
       const p = createKeyFile(o.out);
       emit(globals().json ?? false, () => console.log(`created ${p} (mode 600). Keep it out of git; losing it makes existing pseudonyms unreproducible.`), { key_file: p });
     });
+  registerPrivacyCommands(program, { globals, configOption, emit });
   return program;
 }
 
@@ -199,6 +265,11 @@ export async function main(argv = process.argv): Promise<number> {
       process.stderr.write(`error: ${err.message}\n`);
       return EXIT.usage;
     }
+    if (err instanceof QaBlockedError) {
+      process.stderr.write(`${err.message}\n`);
+      return EXIT.blocked;
+    }
+    if (err instanceof QaGateFailed) return EXIT.blocked;
     if (err instanceof SourceReadError) {
       process.stderr.write(`error: ${err.message}\n`);
       return EXIT.source;

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { LOADABLE_TABLES } from '../schema/canonical.js';
 import { featuresSchema, labelDefSchema, spineSchema, trainingSchema } from './modeling.js';
+import { qaSchema } from './qa.js';
 
 export function isValidTimeZone(zone: string): boolean {
   try {
@@ -179,11 +180,13 @@ export const pipelineConfigSchema = z
       .default({ lookback_days: 7 }),
     sources: z.array(fileSourceSchema).default([]),
     /** Point-in-time features (see docs/features.md); defaults to the built-in set. */
-    features: featuresSchema.default({ session_gap_minutes: 30 } as never),
+    features: featuresSchema.prefault({}),
     /** When predictions are made. Without a spine, runs stop after ingestion. */
     spine: spineSchema.optional(),
     labels: z.array(labelDefSchema).default([]),
     training: trainingSchema.optional(),
+    /** The QA gate's thresholds and severities (docs/qa.md). */
+    qa: qaSchema.prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {
