@@ -75,7 +75,10 @@ if (mode === 'prepare') {
   await engine.run(`COPY (SELECT 'x' || i AS event_id, 'u' || (hash(i * 7) % 30000) AS user_id, (['view','submit','pass','fail','quiz_start','forum_post'])[1 + (hash(i) % 6)::BIGINT] AS event_type,
       'c' || (hash(i * 13) % 400) AS object_id, TIMESTAMP '2024-10-27' + to_seconds((hash(i * 31) % 86400)::BIGINT) AS timestamp_utc, (hash(i * 17) % 1800)::INT AS duration_seconds
     FROM range(${Math.round(n / 300)}) t(i)) TO '${extra}' (HEADER)`);
+  // The state a daily run starts from: tiles and features of the previous run.
   await updateTiles(engine, { sessionGapMinutes: 30 });
+  await buildSpine(engine, SPINE, '2025-01-01');
+  await computeFeatures(engine, SPECS);
   await engine.close();
   // Load the extra day as a new file of the same source (its watermark carries over).
   writeFileSync(path.join(dir, 'extra.yaml'), config(extra));

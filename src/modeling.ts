@@ -10,7 +10,7 @@ import { buildTraining, type TrainingSummary } from './training/build.js';
 export interface ModelingSummary {
   tiles: TileUpdate;
   spine: SpineSummary;
-  features: { rows: number; columns: string[] };
+  features: { rows: number; columns: string[]; mode: 'full' | 'incremental'; computed: number };
   labels: LabelSummary[];
   training: TrainingSummary | null;
   /** Seconds per stage. */
@@ -37,12 +37,12 @@ export async function buildModelingTables(engine: Engine, config: PipelineConfig
   const tiles = await timed(timings, 'tiles', log, () => updateTiles(engine, { sessionGapMinutes: config.features.session_gap_minutes }));
   if (!config.spine) return null;
   const spine = await timed(timings, 'spine', log, () => buildSpine(engine, config.spine!, asOf));
-  const features = await timed(timings, 'features', log, () => computeFeatures(engine, specs));
+  const features = await timed(timings, 'features', log, () => computeFeatures(engine, specs, { full: tiles.mode === 'full' }));
   const labels = await timed(timings, 'labels', log, () => computeLabels(engine, config.labels, asOf));
   let training: TrainingSummary | null = null;
   if (config.training) {
     const l = labels.find((x) => x.name === config.training!.label)!;
     training = await timed(timings, 'training', log, () => buildTraining(engine, config.training!, specs, l, asOf));
   }
-  return { summary: { tiles, spine, features: { rows: features.rows, columns: specs.map((s) => s.name) }, labels, training, timings }, specs };
+  return { summary: { tiles, spine, features: { rows: features.rows, columns: specs.map((s) => s.name), mode: features.mode, computed: features.computed }, labels, training, timings }, specs };
 }

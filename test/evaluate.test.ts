@@ -46,42 +46,24 @@ function rankAuc(y: number[], s: number[]): number {
 
 async function cli(args: string[]): Promise<string> {
   const program = buildProgram();
-  registerEvaluateCommands(program, { globals: () => program.opts() });
-  program.exitOverride();
   const out: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  const log = console.log;
-  process.stdout.write = ((s: string) => { out.push(String(s)); return true; }) as typeof process.stdout.write;
-  console.log = (...a: unknown[]) => { out.push(a.join(' ') + '\n'); };
-  try {
-    await program.parseAsync(['node', 'learnpipe', ...args]);
-  } finally {
-    process.stdout.write = write;
-    console.log = log;
-  }
+  registerEvaluateCommands(program, { globals: () => program.opts(), out: (t) => { out.push(t); } });
+  program.exitOverride();
+  await program.parseAsync(['node', 'learnpipe', ...args]);
   return out.join('');
 }
 
 describe('evaluate on the demo', () => {
-  let dir: string;
-  let training: string;
+  const dir = tmpDir('learnpipe-eval-');
+  const training = path.join(dir, 'out', 'training.parquet');
   let r1: EvaluateResult;
+  let noValidation: unknown;
 
   before(async () => {
     process.env.LEARNPIPE_PSEUDONYM_KEY = TEST_KEY_HEX;
-    dir = tmpDir('learnpipe-eval-');
     await runDemo({ dir, users: 150, days: 70, seed: 42, start: '2024-02-01', log: quiet });
-    training = path.join(dir, 'out', 'training.parquet');
-  });
-
-  it('explains a table without a validation split (70 demo days leave two uncensored weekly cutoffs)', async () => {
-    await assert.rejects(
-      evaluateTrainingTable({ trainingParquet: training, outDir: path.join(dir, 'eval0') }),
-      (e: unknown) => e instanceof ModelError && e.code === 'EMPTY_SPLIT' && /no validation rows \(split rule: .*\).*validation_from/.test(e.message),
-    );
-  });
-
-  it('finds the planted signal (decliners fade before they drop out): test AUC > 0.6, well above the baseline', async () => {
+    // 70 demo days leave two uncensored weekly cutoffs for the 30-day label: no validation split.
+    noValidation = await evaluateTrainingTable({ trainingParquet: training, outDir: path.join(dir, 'eval0') }).then(() => null, (e: unknown) => e);
     // Denser cutoffs and the 14-day inactivity label, so all three splits have rows.
     const yaml = readFileSync(path.join(dir, 'pipeline.yaml'), 'utf8')
       .replace(/spine:\n {2}every: \{[^}]*\}/, 'spine:\n  every: { days: 2, from: 2024-02-09, to: 2024-03-28 }')
@@ -89,8 +71,16 @@ describe('evaluate on the demo', () => {
     assert.match(yaml, /days: 2, from: 2024-02-09/);
     writeFileSync(path.join(dir, 'pipeline.yaml'), yaml);
     await runPipeline(loadConfig(path.join(dir, 'pipeline.yaml')), { asOf: '2024-04-11' });
-
     r1 = await evaluateTrainingTable({ trainingParquet: training, outDir: path.join(dir, 'eval1'), config: { seed: 7 } });
+  });
+
+  it('explains a table without a validation split', () => {
+    const e = noValidation;
+    assert.ok(e instanceof ModelError && e.code === 'EMPTY_SPLIT', String(e));
+    assert.match(e.message, /no validation rows \(split rule: .*\).*validation_from/);
+  });
+
+  it('finds the planted signal (decliners fade before they drop out): test AUC > 0.6, well above the baseline', () => {
     const ev = r1.evaluation;
     const auc = ev.test.uncalibrated.rocAuc as number;
     assert.ok(auc > 0.6, `test ROC AUC ${auc}`);

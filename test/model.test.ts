@@ -110,6 +110,33 @@ describe('metrics', () => {
     }
   });
 
+  it('ROC AUC equals the Wilcoxon rank-sum (midrank) formula exactly, with ties', () => {
+    // U = Σ midranks of positives − P(P+1)/2, AUC = U / (P·N): an independent, rank-based computation.
+    const rankAuc = (y: number[], s: number[]) => {
+      const order = s.map((_, i) => i).sort((a, b) => s[a] - s[b]);
+      const rank = new Array<number>(s.length);
+      for (let k = 0; k < order.length;) {
+        let e = k;
+        while (e + 1 < order.length && s[order[e + 1]] === s[order[k]]) e++;
+        for (let t = k; t <= e; t++) rank[order[t]] = (k + e) / 2 + 1;
+        k = e + 1;
+      }
+      let P = 0, R = 0;
+      y.forEach((v, i) => { if (v === 1) { P++; R += rank[i]; } });
+      return (R - (P * (P + 1)) / 2) / (P * (y.length - P));
+    };
+    // hand case: scores 1 2 2 3 / labels 0 1 0 1 → midranks 1 2.5 2.5 4; U = 6.5 − 3 = 3.5; AUC = 3.5/4
+    assert.equal(rankAuc([0, 1, 0, 1], [1, 2, 2, 3]), 0.875);
+    assert.equal(rocAuc([0, 1, 0, 1], [1, 2, 2, 3]), 0.875);
+    for (const seed of [31, 32, 33]) {
+      const r = mulberry32(seed);
+      const y: number[] = [], s: number[] = [];
+      for (let i = 0; i < 1000; i++) { y.push(r() < 0.2 ? 1 : 0); s.push(Math.round((r() + 0.4 * y[i]) * 20) / 20); }
+      assert.equal(rocAuc(y, s), rankAuc(y, s));
+      assert.equal(binaryMetrics(y, s.map((v) => v / 1.4)).rocAuc, rankAuc(y, s));
+    }
+  });
+
   it('scikit-learn doc example: AP = 0.8333…, ROC AUC = 0.75', () => {
     const y = [0, 0, 1, 1], s = [0.1, 0.4, 0.35, 0.8];
     assert.ok(Math.abs((averagePrecision(y, s) as number) - 5 / 6) < 1e-15);
@@ -203,6 +230,21 @@ describe('logistic regression', () => {
     assert.ok(Math.abs(m.coefficients[0] - 1.5046) < 1e-4, `slope ${m.coefficients[0]}`);
     assert.equal(m.convergence.converged, true);
     assert.deepEqual(m.convergence.warnings, []);
+  });
+
+  it('one binary feature, unpenalised: coefficients are the hand-computed log odds of the 2×2 table', () => {
+    // x = 0: 30 negatives, 10 positives → intercept = log(10/30); x = 1: 15 / 45 → slope = log(45/15) − log(10/30)
+    const rows: number[][] = [], y: number[] = [];
+    const add = (x: number, label: number, k: number) => { for (let i = 0; i < k; i++) { rows.push([x]); y.push(label); } };
+    add(0, 0, 30); add(0, 1, 10); add(1, 0, 15); add(1, 1, 45);
+    const m = fitLogistic(matrix(rows), y, { l2: 0 });
+    assert.ok(Math.abs(m.intercept - Math.log(10 / 30)) < 1e-9, `intercept ${m.intercept}`);
+    assert.ok(Math.abs(m.coefficients[0] - (Math.log(45 / 15) - Math.log(10 / 30))) < 1e-9, `slope ${m.coefficients[0]}`);
+    // balanced class weights (n/(2·n_c): 100/90 for negatives, 100/110 for positives) scale the odds
+    const b = fitLogistic(matrix(rows), y, { l2: 0, classWeight: 'balanced' });
+    const wn = 100 / 90, wp = 100 / 110;
+    assert.ok(Math.abs(b.intercept - Math.log((10 * wp) / (30 * wn))) < 1e-9);
+    assert.ok(Math.abs(b.intercept + b.coefficients[0] - Math.log((45 * wp) / (15 * wn))) < 1e-9);
   });
 
   it('penalised gradient at the solution is ~0 and matches independent gradient descent', () => {

@@ -41,12 +41,14 @@ async function guarded<T>(fn: () => Promise<T>): Promise<T> {
 
 const fmt = (v: number | null | undefined, d = 3) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(d));
 
-function printEvaluation(ev: TrainingEvaluation, files: { evaluation: string; model: string }): void {
+function printEvaluation(ev: TrainingEvaluation, files: { evaluation: string; model: string }, write: (t: string) => void): void {
+  const lines: string[] = [];
+  const log = (s = '') => { lines.push(s); };
   const s = ev.splits;
-  console.log(`Evaluated ${ev.input.training}${ev.input.label ? ` (label ${ev.input.label})` : ''}: ${ev.features.used.length} features` +
+  log(`Evaluated ${ev.input.training}${ev.input.label ? ` (label ${ev.input.label})` : ''}: ${ev.features.used.length} features` +
     `${ev.features.dropped.length ? ` (${ev.features.dropped.length} dropped)` : ''}, loss ${ev.config.loss}, class weights ${ev.weighting}, l2 ${ev.config.l2}`);
-  console.log(`rows: train ${s.train.rows} (${s.train.positives} positive), validation ${s.validation.rows} (${s.validation.positives}), test ${s.test.rows} (${s.test.positives})`);
-  console.log('');
+  log(`rows: train ${s.train.rows} (${s.train.positives} positive), validation ${s.validation.rows} (${s.validation.positives}), test ${s.test.rows} (${s.test.positives})`);
+  log('');
   const rows: Array<[string, BinaryMetrics]> = [
     ['uncalibrated', ev.test.uncalibrated], ['platt', ev.test.platt], ['isotonic', ev.test.isotonic], ['prevalence baseline', ev.test.prevalenceBaseline],
   ];
@@ -54,19 +56,27 @@ function printEvaluation(ev: TrainingEvaluation, files: { evaluation: string; mo
   const body = rows.map(([n, m]) => [n, fmt(m.rocAuc), fmt(m.prAuc), fmt(m.logLoss), fmt(m.brier), fmt(m.ece)]);
   const w = head.map((h, j) => Math.max(h.length, ...body.map((r) => r[j].length)));
   const line = (r: string[]) => r.map((c, j) => (j === 0 ? c.padEnd(w[j]) : c.padStart(w[j]))).join('  ');
-  console.log(line(head));
-  console.log(w.map((n) => '-'.repeat(n)).join('  '));
-  for (const r of body) console.log(line(r));
-  console.log('');
-  console.log('Top features (coefficient per train standard deviation; + raises the predicted risk):');
-  for (const f of ev.topFeatures.slice(0, 10)) console.log(`  ${f.coefficient >= 0 ? '+' : '-'}${Math.abs(f.coefficient).toFixed(3)}  ${f.name}`);
-  for (const x of ev.warnings) console.log(`warning: ${x}`);
-  console.log('');
-  console.log(`wrote ${files.evaluation}`);
-  console.log(`wrote ${files.model}`);
+  log(line(head));
+  log(w.map((n) => '-'.repeat(n)).join('  '));
+  for (const r of body) log(line(r));
+  log('');
+  log('Top features (coefficient per train standard deviation; + raises the predicted risk):');
+  for (const f of ev.topFeatures.slice(0, 10)) log(`  ${f.coefficient >= 0 ? '+' : '-'}${Math.abs(f.coefficient).toFixed(3)}  ${f.name}`);
+  for (const x of ev.warnings) log(`warning: ${x}`);
+  log('');
+  log(`wrote ${files.evaluation}`);
+  log(`wrote ${files.model}`);
+  write(lines.join('\n') + '\n');
 }
 
-export function registerEvaluateCommands(program: Command, ctx: { globals: () => { json?: boolean; quiet?: boolean } }): void {
+export interface EvaluateCliContext {
+  globals: () => { json?: boolean; quiet?: boolean };
+  /** Where output goes (default: process.stdout); tests pass a collector. */
+  out?: (text: string) => void;
+}
+
+export function registerEvaluateCommands(program: Command, ctx: EvaluateCliContext): void {
+  const write = ctx.out ?? ((t: string) => { process.stdout.write(t); });
   program
     .command('evaluate')
     .description(
@@ -125,11 +135,11 @@ Examples
       const g = ctx.globals();
       if (g.json) {
         const ev = r.evaluation;
-        process.stdout.write(JSON.stringify({
+        write(JSON.stringify({
           files: r.files, input: ev.input, splits: ev.splits, test: ev.test, byCutoff: ev.byCutoff,
           topFeatures: ev.topFeatures, warnings: ev.warnings,
         }, null, 2) + '\n');
-      } else if (!g.quiet) printEvaluation(r.evaluation, r.files);
+      } else if (!g.quiet) printEvaluation(r.evaluation, r.files, write);
     });
 
   program
@@ -151,7 +161,7 @@ Example
     .action(async (o: { model: string; input: string; out: string }) => {
       const r = await guarded(() => scoreFile({ modelJson: o.model, trainingParquet: o.input, out: o.out }));
       const g = ctx.globals();
-      if (g.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-      else if (!g.quiet) console.log(`scored ${r.rows} rows → ${r.out} (${r.format}; probability = ${r.calibration} calibration)`);
+      if (g.json) write(JSON.stringify(r, null, 2) + '\n');
+      else if (!g.quiet) write(`scored ${r.rows} rows → ${r.out} (${r.format}; probability = ${r.calibration} calibration)\n`);
     });
 }

@@ -42,21 +42,62 @@ export async function buildSpine(engine: Engine, spine: SpineConfig, asOf: strin
   return { rows: Number(s?.rows ?? 0), users: Number(s?.users ?? 0), cutoffs: Number(s?.cutoffs ?? 0), first_cutoff: (s?.f as string) ?? null, last_cutoff: (s?.l as string) ?? null };
 }
 
+export interface FeatureUpdate {
+  rows: number;
+  mode: 'full' | 'incremental';
+  /** Spine rows computed in this run. */
+  computed: number;
+}
+
 /**
- * Computes every feature for every spine row into the table `features`
- * (user_id, course_id, cutoff, one column per feature), ordered by user, course and cutoff.
+ * Computes every feature for every spine row into the table `features` (user_id, course_id, cutoff,
+ * one column per feature). Incremental when the feature definitions are unchanged: only spine rows that
+ * are new, or whose learner has events or assessments loaded since the last computation at or before
+ * the cutoff's day, are recomputed (point in time: later rows cannot change earlier cutoffs). New HR
+ * records (which also move teammates' team sizes) or a full tile rebuild recompute everything.
  */
-export async function computeFeatures(engine: Engine, specs: FeatureSpec[], opts: { table?: string } = {}): Promise<{ rows: number }> {
-  const table = opts.table ?? 'features';
+export async function computeFeatures(engine: Engine, specs: FeatureSpec[], opts: { full?: boolean } = {}): Promise<FeatureUpdate> {
+  const settings = JSON.stringify({ version: 1, specs: specs.map((s) => [s.name, s.type, s.sql]) });
+  const state = await engine.one<{ last_load_id: number; settings: string }>(`SELECT last_load_id, settings FROM tile_state WHERE tile = 'features'`);
+  const maxLoad = Number((await engine.one<{ m: number }>(`SELECT coalesce(max(load_id), 0) AS m FROM loads`))?.m ?? 0);
+  const exists = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'features' AND table_schema = 'main'`))?.n) > 0;
+  const needsHr = specs.some((s) => s.sql.includes('h.') || s.sql.includes('tm.'));
+  let incremental = !opts.full && exists && !!state && state.settings === settings;
+  const since = Number(state?.last_load_id ?? 0);
+  if (incremental && needsHr && Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM hr_records WHERE load_id > ${since}`))?.n) > 0) incremental = false;
+  await engine.run(`DROP TABLE IF EXISTS __todo`);
+  if (incremental) {
+    await engine.run(`CREATE TEMP TABLE __todo AS
+      WITH t0 AS (
+        SELECT user_id, min(t) AS t0 FROM (
+          SELECT user_id, timestamp_utc AS t FROM events WHERE load_id > ${since}
+          UNION ALL SELECT user_id, submitted_at FROM assessments WHERE load_id > ${since}) GROUP BY 1)
+      SELECT s.user_id, s.course_id, s.cutoff FROM spine s ANTI JOIN features f ON f.user_id = s.user_id AND f.course_id IS NOT DISTINCT FROM s.course_id AND f.cutoff = s.cutoff
+      UNION
+      SELECT s.user_id, s.course_id, s.cutoff FROM spine s JOIN t0 ON t0.user_id = s.user_id AND CAST(t0.t0 AS DATE) < CAST(s.cutoff AS DATE)`);
+    await engine.run(`DELETE FROM features f WHERE NOT EXISTS (SELECT 1 FROM spine s WHERE f.user_id = s.user_id AND f.course_id IS NOT DISTINCT FROM s.course_id AND f.cutoff = s.cutoff)
+      OR EXISTS (SELECT 1 FROM __todo t WHERE f.user_id = t.user_id AND f.course_id IS NOT DISTINCT FROM t.course_id AND f.cutoff = t.cutoff)`);
+  }
+  const r = await assemble(engine, specs, incremental ? '__todo' : 'spine', incremental ? 'insert' : 'replace');
+  await engine.run(`DROP TABLE IF EXISTS __todo`);
+  await engine.run(`DELETE FROM tile_state WHERE tile = 'features'`);
+  await engine.run(`INSERT INTO tile_state VALUES ('features', $1, $2)`, [maxLoad, settings]);
+  const n = await engine.one<{ n: number }>(`SELECT count(*) AS n FROM features`);
+  return { rows: Number(n?.n ?? 0), mode: incremental ? 'incremental' : 'full', computed: r };
+}
+
+/** Features for the spine rows in `spineTable`, written to `features` (replacing it, or appended). */
+async function assemble(engine: Engine, specs: FeatureSpec[], spineTable: string, write: 'replace' | 'insert'): Promise<number> {
+  const table = 'features';
   const offsets = [...new Set([0, ...specs.flatMap((s) => s.offsets)])].sort((a, b) => a - b);
   const types = [...new Set(specs.flatMap((s) => s.event_types))].sort();
   const needsAssess = specs.some((s) => s.sql.includes('pa.'));
   const needsHr = specs.some((s) => s.sql.includes('h.'));
   const needsTeam = specs.some((s) => s.sql.includes('tm.'));
-  const temps = ['__spine', '__cum', '__cuma', '__hr', '__team', ...offsets.map((o) => `__p${o}`), '__pa'];
+  const temps = ['__spine', '__cum', '__cuma', '__hr', '__team', '__pall', ...offsets.map((o) => `__p${o}`), '__pa'];
   for (const t of temps) await engine.run(`DROP TABLE IF EXISTS ${t}`);
 
-  await engine.run(`CREATE TEMP TABLE __spine AS SELECT row_number() OVER (ORDER BY user_id, course_id NULLS FIRST, cutoff) AS sid, user_id, course_id, cutoff, CAST(cutoff AS DATE) AS cutoff_day FROM spine`);
+  await engine.run(`CREATE TEMP TABLE __spine AS SELECT row_number() OVER (ORDER BY user_id, course_id NULLS FIRST, cutoff) AS sid, user_id, course_id, cutoff, CAST(cutoff AS DATE) AS cutoff_day FROM ${spineTable}`);
   // Cumulative activity per learner and day (only the learners in the spine).
   await engine.run(`CREATE TEMP TABLE __cum AS
     SELECT user_id, day,
@@ -66,17 +107,20 @@ export async function computeFeatures(engine: Engine, specs: FeatureSpec[], opts
       ${types.map((t) => `sum(n_${t}) OVER w AS c_n_${t}`).join(', ')}${types.length ? ',' : ''}
       first_value(first_ts) OVER w AS first_ts, last_ts,
       max(CASE WHEN n_login > 0 THEN day END) OVER w AS last_login_day
-    FROM user_day SEMI JOIN (SELECT DISTINCT user_id FROM spine) sp USING (user_id)
+    FROM user_day SEMI JOIN (SELECT DISTINCT user_id FROM __spine) sp USING (user_id)
     WINDOW w AS (PARTITION BY user_id ORDER BY day ROWS UNBOUNDED PRECEDING)`);
-  for (const o of offsets) {
-    await engine.run(`CREATE TEMP TABLE __p${o} AS
-      SELECT s.sid, c.* EXCLUDE (user_id, day) FROM __spine s ASOF LEFT JOIN __cum c ON s.user_id = c.user_id AND s.cutoff_day - ${o} > c.day`);
-  }
+  // One ASOF join for every lookup point (cutoff minus each offset), then one narrow table per offset.
+  await engine.run(`CREATE TEMP TABLE __pall AS
+    SELECT p.sid, p.o, c.* EXCLUDE (user_id, day)
+    FROM (SELECT s.sid, s.user_id, o, s.cutoff_day - o AS pd FROM __spine s, unnest([${offsets.join(', ')}]) AS t(o)) p
+    ASOF LEFT JOIN __cum c ON p.user_id = c.user_id AND p.pd > c.day`);
+  for (const o of offsets) await engine.run(`CREATE TEMP TABLE __p${o} AS SELECT * EXCLUDE (o) FROM __pall WHERE o = ${o}`);
+  await engine.run(`DROP TABLE __pall`);
   if (needsAssess) {
     await engine.run(`CREATE TEMP TABLE __cuma AS SELECT user_id, day,
         sum(attempts) OVER w AS c_attempts, sum(passed) OVER w AS c_passed, sum(graded) OVER w AS c_graded,
         sum(score_ratio_sum) OVER w AS c_score_sum, sum(scored) OVER w AS c_scored
-      FROM user_day_assessments SEMI JOIN (SELECT DISTINCT user_id FROM spine) sp USING (user_id)
+      FROM user_day_assessments SEMI JOIN (SELECT DISTINCT user_id FROM __spine) sp USING (user_id)
       WINDOW w AS (PARTITION BY user_id ORDER BY day ROWS UNBOUNDED PRECEDING)`);
     await engine.run(`CREATE TEMP TABLE __pa AS SELECT s.sid, c.* EXCLUDE (user_id, day) FROM __spine s ASOF LEFT JOIN __cuma c ON s.user_id = c.user_id AND s.cutoff_day > c.day`);
   }
@@ -103,10 +147,10 @@ export async function computeFeatures(engine: Engine, specs: FeatureSpec[], opts
     ...(needsTeam ? ['LEFT JOIN __team tm ON tm.cutoff_day = s.cutoff_day AND tm.manager_id = h.manager_id'] : []),
   ];
   const cast = (f: FeatureSpec) => `CAST(${f.sql} AS ${f.type === 'bigint' ? 'BIGINT' : f.type === 'double' ? 'DOUBLE' : 'VARCHAR'}) AS ${engine.dialect.quoteIdent(f.name)}`;
-  await engine.run(`CREATE OR REPLACE TABLE ${engine.dialect.quoteIdent(table)} AS
-    SELECT s.user_id, s.course_id, s.cutoff, ${specs.map(cast).join(', ')}
-    FROM __spine s ${joins.join(' ')} ORDER BY s.sid`);
+  const select = `SELECT s.user_id, s.course_id, s.cutoff, ${specs.map(cast).join(', ')} FROM __spine s ${joins.join(' ')}`;
+  if (write === 'replace') await engine.run(`CREATE OR REPLACE TABLE ${engine.dialect.quoteIdent(table)} AS ${select}`);
+  else await engine.run(`INSERT INTO ${engine.dialect.quoteIdent(table)} ${select}`);
+  const n = await engine.one<{ n: number }>(`SELECT count(*) AS n FROM __spine`);
   for (const t of temps) await engine.run(`DROP TABLE IF EXISTS ${t}`);
-  const n = await engine.one<{ n: number }>(`SELECT count(*) AS n FROM ${engine.dialect.quoteIdent(table)}`);
-  return { rows: Number(n?.n ?? 0) };
+  return Number(n?.n ?? 0);
 }

@@ -45,13 +45,8 @@ export async function updateTiles(engine: Engine, o: TileOptions): Promise<TileU
     if (full) {
       result = await rebuild(engine, o, null, maxLoad);
     } else {
+      // (Identity resolution that re-keys older rows clears tile_state, which forces a full rebuild.)
       result = await rebuild(engine, o, Number(state!.last_load_id), maxLoad);
-      // Identity resolution can re-key a learner's older events (a later HR record links two ids); such
-      // rows keep their load id, so check the tiles still add up per learner and rebuild if not.
-      const drift = await engine.one<{ n: number }>(`SELECT count(*) AS n FROM
-        (SELECT user_id, count(*) AS n FROM events GROUP BY 1) e FULL JOIN (SELECT user_id, sum(events) AS n FROM user_day GROUP BY 1) t USING (user_id)
-        WHERE e.n IS DISTINCT FROM t.n`);
-      if (Number(drift?.n ?? 0) > 0) result = await rebuild(engine, o, null, maxLoad);
     }
     await engine.run(`DELETE FROM tile_state WHERE tile = $1`, [TILE]);
     await engine.run(`INSERT INTO tile_state VALUES ($1, $2, $3)`, [TILE, maxLoad, settings]);
@@ -63,15 +58,17 @@ export async function updateTiles(engine: Engine, o: TileOptions): Promise<TileU
 async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null, maxLoad: number): Promise<TileUpdate> {
   const gap = `INTERVAL ${Math.round(o.sessionGapMinutes * 60)} SECOND`;
   const full = sinceLoad === null;
+  const newSession = `(prev IS NULL OR ts - prev > ${gap})`;
   for (const t of ['__aff', '__ea', '__quiz_new', '__aff_a']) await engine.run(`DROP TABLE IF EXISTS ${t}`);
 
   if (full) {
     for (const t of ['user_day', 'user_day_assessments', 'sessions', 'quiz_first_starts']) await engine.run(`DELETE FROM ${t}`);
     // One window pass: each event with the time of the learner's previous event.
     await engine.run(`CREATE TEMP TABLE __ea AS
-      SELECT user_id, timestamp_utc AS ts, event_type, object_id, duration_seconds, false AS ctx,
-        lag(timestamp_utc) OVER (PARTITION BY user_id ORDER BY timestamp_utc) AS prev
-      FROM events`);
+      SELECT *, sum(CASE WHEN ${newSession} THEN 1 ELSE 0 END) OVER (PARTITION BY user_id ORDER BY ts ROWS UNBOUNDED PRECEDING) AS sid FROM (
+        SELECT user_id, timestamp_utc AS ts, event_type, object_id, duration_seconds, false AS ctx,
+          lag(timestamp_utc) OVER (PARTITION BY user_id ORDER BY timestamp_utc) AS prev
+        FROM events)`);
   } else {
     // Learners with new events, and where their recomputation starts (see the header).
     await engine.run(`CREATE TEMP TABLE __aff AS
@@ -83,11 +80,12 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
     await engine.run(`DELETE FROM sessions s USING __aff a WHERE s.user_id = a.user_id AND s.session_start >= a.start_u`);
     await engine.run(`DELETE FROM quiz_first_starts q USING __aff a WHERE q.user_id = a.user_id AND q.first_ts >= a.from_day`);
     await engine.run(`CREATE TEMP TABLE __ea AS
+      SELECT *, sum(CASE WHEN ${newSession} THEN 1 ELSE 0 END) OVER (PARTITION BY user_id ORDER BY ts ROWS UNBOUNDED PRECEDING) AS sid FROM (
       SELECT user_id, ts, event_type, object_id, duration_seconds, ctx, lag(ts) OVER (PARTITION BY user_id ORDER BY ts) AS prev FROM (
         SELECT e.user_id, e.timestamp_utc AS ts, e.event_type, e.object_id, e.duration_seconds, false AS ctx
         FROM events e JOIN __aff a ON a.user_id = e.user_id AND e.timestamp_utc >= a.from_day
         UNION ALL
-        SELECT e.user_id, max(e.timestamp_utc), NULL, NULL, NULL, true FROM events e JOIN __aff a ON a.user_id = e.user_id AND e.timestamp_utc < a.from_day GROUP BY e.user_id)`);
+        SELECT e.user_id, max(e.timestamp_utc), NULL, NULL, NULL, true FROM events e JOIN __aff a ON a.user_id = e.user_id AND e.timestamp_utc < a.from_day GROUP BY e.user_id))`);
   }
 
   // First start of each quiz: new pairs only (a pair already known before the recomputed range stays).
@@ -96,9 +94,8 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
     WHERE NOT q.ctx AND q.event_type = 'quiz_start' AND q.object_id IS NOT NULL
       ${full ? '' : 'AND NOT EXISTS (SELECT 1 FROM quiz_first_starts k WHERE k.user_id = q.user_id AND k.object_id = q.object_id)'}
     GROUP BY 1, 2`);
-  await engine.run(`INSERT INTO quiz_first_starts SELECT user_id, object_id, first_ts FROM __quiz_new ORDER BY ALL`);
+  await engine.run(`INSERT INTO quiz_first_starts SELECT user_id, object_id, first_ts FROM __quiz_new`);
 
-  const newSession = `(prev IS NULL OR ts - prev > ${gap})`;
   const typeCols = EVENT_TYPES.map((t) => `count(*) FILTER (WHERE event_type = '${t}') AS n_${t}`).join(', ');
   const typeNames = EVENT_TYPES.map((t) => `n_${t}`);
   await engine.run(`INSERT INTO user_day (user_id, day, events, duration_seconds, first_ts, last_ts, sessions_started, session_seconds, new_quiz_objects, ${typeNames.join(', ')})
@@ -110,22 +107,13 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
         coalesce(sum(epoch(ts - prev)) FILTER (WHERE NOT ${newSession}), 0) AS session_seconds,
         ${typeCols}
       FROM __ea WHERE NOT ctx GROUP BY 1, 2) d
-    LEFT JOIN (SELECT user_id, CAST(first_ts AS DATE) AS day, count(*) AS n FROM __quiz_new GROUP BY 1, 2) q USING (user_id, day)
-    ORDER BY d.user_id, d.day`);
+    LEFT JOIN (SELECT user_id, CAST(first_ts AS DATE) AS day, count(*) AS n FROM __quiz_new GROUP BY 1, 2) q USING (user_id, day)`);
 
-  // Sessions: each run of events with no gap over the limit. The end of a session is the event before
-  // the next session's start (or the learner's last event).
+  // Sessions: number each learner's sessions (a running count of session starts), then one group by.
   await engine.run(`INSERT INTO sessions
-    SELECT user_id, ts AS session_start, coalesce(lead(prev) OVER (PARTITION BY user_id ORDER BY ts), last_u) AS session_end,
-      coalesce(lead(n_before) OVER (PARTITION BY user_id ORDER BY ts), n_u) - n_before AS events
-    FROM (
-      SELECT user_id, ts, prev, ctx, ${newSession} AS starts,
-        count(*) FILTER (WHERE NOT ctx) OVER (PARTITION BY user_id ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS n_before,
-        count(*) FILTER (WHERE NOT ctx) OVER (PARTITION BY user_id) AS n_u,
-        max(ts) OVER (PARTITION BY user_id) AS last_u
-      FROM __ea) x
-    WHERE starts AND NOT ctx ${full ? '' : 'AND ts >= (SELECT a.start_u FROM __aff a WHERE a.user_id = x.user_id)'}
-    ORDER BY user_id, session_start`);
+    SELECT user_id, min(ts), max(ts), count(*) FROM __ea x
+    WHERE NOT ctx ${full ? '' : 'AND ts >= (SELECT a.start_u FROM __aff a WHERE a.user_id = x.user_id)'}
+    GROUP BY user_id, sid`);
 
   // Assessments: day tiles from the earliest new submission of each learner.
   if (full) {
@@ -138,7 +126,7 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
     SELECT s.user_id, CAST(s.submitted_at AS DATE) AS day, count(*), count(*) FILTER (WHERE s.passed), count(s.passed),
       coalesce(sum(s.score / s.max_score) FILTER (WHERE s.max_score > 0), 0), count(*) FILTER (WHERE s.score IS NOT NULL AND s.max_score > 0)
     FROM assessments s ${full ? '' : 'JOIN __aff_a a ON a.user_id = s.user_id AND s.submitted_at >= a.from_day'}
-    GROUP BY 1, 2 ORDER BY 1, 2`);
+    GROUP BY 1, 2`);
 
   const users = full ? await engine.one<{ n: number }>(`SELECT count(DISTINCT user_id) AS n FROM events`) : await engine.one<{ n: number }>(`SELECT count(*) AS n FROM __aff`);
   const read = await engine.one<{ n: number }>(`SELECT count(*) AS n FROM __ea`);

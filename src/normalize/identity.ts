@@ -88,6 +88,8 @@ export async function resolveIdentities(engine: Engine, opts: { matchByEmail: bo
     for (const [table, col] of REKEY) {
       await engine.run(`UPDATE ${table} SET ${col} = r.new_id FROM __rekey r WHERE ${table}.${col} = r.old_id`);
     }
+    // Older rows changed hands: derived tiles and features no longer match them, so the next run rebuilds.
+    await engine.run(`DELETE FROM tile_state`);
   }
   await engine.run(`UPDATE identity_map SET user_id = r.user_id, rule = r.rule FROM __resolved r
     WHERE identity_map.key_kind = r.key_kind AND identity_map.key_pseudonym = r.key_pseudonym AND (identity_map.user_id <> r.user_id OR identity_map.rule <> r.rule)`);

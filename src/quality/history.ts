@@ -36,7 +36,7 @@ export async function runQaOnly(loaded: LoadedConfig, asOf: string): Promise<{ r
       modeling = {
         tiles: { mode: 'unchanged', users: 0, events_read: 0, last_load_id: 0 },
         spine: { rows, users: 0, cutoffs: 0, first_cutoff: null, last_cutoff: null },
-        features: { rows, columns: specs.map((s) => s.name) },
+        features: { rows, columns: specs.map((s) => s.name), mode: 'incremental', computed: 0 },
         labels,
         training: training ? ({ label: loaded.config.training?.label ?? '' } as never) : null,
         timings: {},
