@@ -1,13 +1,14 @@
 // Runs the stages in order: open the warehouse → ingest and normalise → (features, labels, training
 // table when configured) → publish outputs. Outputs are written to a temporary folder next to the
 // output folder and swapped into place only when everything succeeded.
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Engine } from './engine/engine.js';
 import { DuckDBEngine } from './engine/duckdb.js';
 import { resolvePath, type LoadedConfig } from './config/load.js';
 import { ensureWarehouse } from './schema/warehouse.js';
-import { loadKey } from './privacy/keys.js';
+import { KeyError, loadKey } from './privacy/keys.js';
+import { loadVaultKey, Vault } from './privacy/vault.js';
 import { Pseudonymizer } from './privacy/pseudonym.js';
 import { ingest, type IngestProgress, type IngestSummary } from './normalize/ingest.js';
 import { buildModelingTables, type ModelingSummary, type StageLog } from './modeling.js';
@@ -52,6 +53,7 @@ export async function openWarehouse(loaded: LoadedConfig): Promise<Engine> {
   const file = resolvePath(loaded, loaded.config.warehouse);
   mkdirSync(path.dirname(file), { recursive: true });
   const engine = await DuckDBEngine.open(file, { threads: loaded.config.engine.threads, memoryLimit: loaded.config.engine.memory_limit });
+  if (existsSync(file)) chmodSync(file, 0o600); // learning and HR data: owner only
   try {
     await ensureWarehouse(engine);
   } catch (err) {
@@ -65,12 +67,29 @@ export function pseudonymizerFor(loaded: LoadedConfig): Pseudonymizer {
   return new Pseudonymizer(loadKey(loaded.config.keys.pseudonym, loaded.baseDir, 'pseudonym'));
 }
 
+/**
+ * The PII vault. Required when a source names pii_columns (a missing key is an error that says how to
+ * create one); otherwise opened when its key is there, so pseudonyms stay reversible for key holders.
+ */
+export function openVault(loaded: LoadedConfig): Vault | null {
+  const needed = loaded.config.sources.some((s) => s.pii_columns.length > 0);
+  let key: Buffer;
+  try {
+    key = loadVaultKey(loaded.config.keys.vault, loaded.baseDir, loadKey(loaded.config.keys.pseudonym, loaded.baseDir, 'pseudonym'));
+  } catch (err) {
+    if (needed || !(err instanceof KeyError)) throw err;
+    return null;
+  }
+  return Vault.open(resolvePath(loaded, loaded.config.privacy.vault), key);
+}
+
 /** Ingests all sources (no outputs published). */
 export async function runIngest(loaded: LoadedConfig, opts: Omit<RunOptions, 'asOf'> & { asOf?: string }): Promise<{ summary: IngestSummary; warehouse: string }> {
   const pz = pseudonymizerFor(loaded);
+  const vault = openVault(loaded);
   const engine = await openWarehouse(loaded);
   try {
-    const summary = await ingest(engine, loaded, pz, { asOf: opts.asOf ?? null, sources: opts.sources, progress: opts.progress });
+    const summary = await ingest(engine, loaded, pz, { asOf: opts.asOf ?? null, sources: opts.sources, progress: opts.progress, vault });
     return { summary, warehouse: engine.location };
   } finally {
     await engine.close();
@@ -117,10 +136,11 @@ export async function writeDataOutputs(engine: Engine, loaded: LoadedConfig, dir
 
 export async function runPipeline(loaded: LoadedConfig, opts: RunOptions): Promise<RunSummary> {
   const pz = pseudonymizerFor(loaded);
+  const vault = openVault(loaded);
   const engine = await openWarehouse(loaded);
   try {
     const watermarksBefore = await currentWatermarks(engine);
-    const summary = await ingest(engine, loaded, pz, { asOf: opts.asOf, sources: opts.sources, progress: opts.progress });
+    const summary = await ingest(engine, loaded, pz, { asOf: opts.asOf, sources: opts.sources, progress: opts.progress, vault });
     const modeling = await buildModelingTables(engine, loaded.config, opts.asOf, opts.log);
     const outDir = resolvePath(loaded, loaded.config.output_dir);
     const runId = await runIdFor(engine, loaded.config, opts.asOf);

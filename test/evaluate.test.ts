@@ -12,6 +12,7 @@ import { loadConfig } from '../src/config/load.js';
 import { runPipeline } from '../src/pipeline.js';
 import { evaluateTrainingTable, scoreFile, stableJson, type EvaluateResult } from '../src/model/evaluate.js';
 import { ModelError } from '../src/model/types.js';
+import { verifyManifest } from '../src/quality/manifest.js';
 import { TEST_KEY_HEX, tmpDir } from './helpers/tmp.js';
 
 const quiet = { info() {}, warn() {} };
@@ -164,9 +165,12 @@ describe('evaluate on the demo', () => {
   });
 
   it('CLI: evaluate -c uses output_dir/training.parquet; score writes a file; bad input is a usage error', async () => {
-    const out = path.join(dir, 'eval-cli');
-    const json = JSON.parse(await cli(['--json', 'evaluate', '-c', path.join(dir, 'pipeline.yaml'), '--out', out, '--seed', '7']));
+    // default --out: evaluation/ beside output_dir, leaving the published out/ as its manifest lists it
+    const out = path.join(dir, 'evaluation');
+    const json = JSON.parse(await cli(['--json', 'evaluate', '-c', path.join(dir, 'pipeline.yaml'), '--seed', '7']));
     assert.equal(json.files.evaluation, path.join(out, 'evaluation.json'));
+    const verified = await verifyManifest(path.join(dir, 'out', 'manifest.json'));
+    assert.equal(verified.ok, true, JSON.stringify(verified));
     assert.ok(readFileSync(path.join(out, 'evaluation.json')).equals(readFileSync(path.join(dir, 'eval1', 'evaluation.json'))));
     const human = await cli(['evaluate', '--training', training, '--out', path.join(dir, 'eval-cli2'), '--class-weight', 'balanced', '--calibration', 'isotonic']);
     assert.match(human, /prevalence baseline/);

@@ -37,7 +37,7 @@ function options(dir: string): BuildManifestOptions {
     learnpipe_version: '0.1.0',
     config_hash: configHash({ warehouse: 'w.duckdb', sources: [{ name: 'lms' }] }),
     inputs: manifestInputsFromLoads([
-      { load_id: 1, source: 'lms', input: 'raw/a.csv', sha256: 'ab'.repeat(32), target: 'events', rows_read: 10, accepted: 8, duplicates: 1, conflicts: 0, rejected: 1, dst_gap: 0, dst_overlap: 0, late: 0, watermark_before: null, watermark_after: '2024-11-30T10:00:00Z', min_event_time: '2024-11-01T00:00:00Z', rejects_by_reason: { bad_timestamp: 1 } },
+      { load_id: 1, source: 'lms', input: 'raw/a.csv', sha256: 'ab'.repeat(32), target: 'events', rows_read: 10, accepted: 8, duplicates: 1, conflicts: 0, rejected: 1, dst_gap: 0, dst_overlap: 0, late: 0, watermark_before: null, watermark_after: '2024-11-30T10:00:00Z', min_event_time: '2024-11-01T00:00:00Z', pii_redacted: 0, rejects_by_reason: { bad_timestamp: 1 } },
     ]),
     watermarks: { before: { lms: null }, after: { lms: '2024-11-30T10:00:00Z' } },
     stage_counts: { events: 8, training: 2, spine: 2 },

@@ -6,12 +6,13 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { DEFAULT_DATA, REQUIRED_FILES } from '../examples/oulad/prepare.js';
+import { CLICKSTREAM_FILES, DEFAULT_DATA, REQUIRED_FILES } from '../examples/oulad/prepare.js';
 import { runOuladExample, type OuladResult } from '../examples/oulad/run.js';
 import { TEST_KEY_HEX, tmpDir } from './helpers/tmp.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const missing = REQUIRED_FILES.filter((f) => !existsSync(path.join(DEFAULT_DATA, f)));
+if (!CLICKSTREAM_FILES.some((f) => existsSync(path.join(DEFAULT_DATA, f)))) missing.push(CLICKSTREAM_FILES.join(' or '));
 const skip = missing.length
   ? `OULAD data not found in ${DEFAULT_DATA} (missing ${missing.join(', ')}); the example needs ../shared/data/oulad next to the repository`
   : false;

@@ -23,8 +23,9 @@
 //   submissions.csv    one row per assessment submission (assessments AND submit events map it):
 //                      score ('?' → empty), max_score 100, passed = score ≥ 40 (the OU pass mark),
 //                      submitted_at = start + date_submitted; banked results are kept as submitted.
-//   views.csv          one view event per clickstream row that exists (studentVle_head.csv: the first
-//                      13,905 rows, module AAA 2013J only); sum_click is kept but not expanded.
+//   views.csv          one view event per clickstream row that exists (studentVle.csv when present, else
+//                      studentVle_head.csv: its first 13,905 rows, module AAA 2013J only); sum_click is
+//                      kept but not expanded.
 //   presentations.csv  code, start date, length: what run.ts uses to turn cutoffs back into day offsets.
 //
 // Why enrolled_at is the presentation start: learnpipe's relative_to_enrollment spine places cutoffs
@@ -39,7 +40,9 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 /** ../shared/data/oulad next to the repository (LEARNPIPE_OULAD_DATA overrides). */
 export const DEFAULT_DATA = process.env.LEARNPIPE_OULAD_DATA ?? path.resolve(HERE, '../../../shared/data/oulad');
 export const DEFAULT_WORK = '/tmp/learnpipe-oulad';
-export const REQUIRED_FILES = ['courses.csv', 'studentInfo.csv', 'studentRegistration.csv', 'assessments.csv', 'studentAssessment.csv', 'studentVle_head.csv'];
+export const REQUIRED_FILES = ['courses.csv', 'studentInfo.csv', 'studentRegistration.csv', 'assessments.csv', 'studentAssessment.csv'];
+/** The clickstream: the full file when present, else the head shipped in ../shared (one of them is needed). */
+export const CLICKSTREAM_FILES = ['studentVle.csv', 'studentVle_head.csv'];
 
 export interface PrepareResult {
   work: string;
@@ -61,6 +64,8 @@ export async function prepareOulad(opts: { data?: string; work?: string } = {}):
   const data = path.resolve(opts.data ?? DEFAULT_DATA);
   const work = path.resolve(opts.work ?? DEFAULT_WORK);
   const missing = REQUIRED_FILES.filter((f) => !existsSync(path.join(data, f)));
+  const clicks = CLICKSTREAM_FILES.find((f) => existsSync(path.join(data, f)));
+  if (!clicks) missing.push(CLICKSTREAM_FILES.join(' or '));
   if (missing.length) throw new Error(`OULAD files missing in ${data}: ${missing.join(', ')}`);
   const repo = path.resolve(HERE, '../..');
   if (work === repo || work.startsWith(repo + path.sep)) throw new Error(`the work folder must be outside the repository (got ${work})`);
@@ -123,7 +128,7 @@ export async function prepareOulad(opts: { data?: string; work?: string } = {}):
     await copy('views.csv', `
       SELECT 'vle:' || row_number() OVER (ORDER BY v.code_module, v.code_presentation, CAST(v.id_student AS BIGINT), CAST(v.date AS INTEGER), CAST(v.id_site AS BIGINT), CAST(v.sum_click AS INTEGER)) AS event_id, v.id_student, v.id_site, p.presentation,
         ${DAY('p.start_ts', 'v.date')} AS ts, v.sum_click
-      FROM ${read('studentVle_head.csv')} v JOIN pres p USING (code_module, code_presentation)`);
+      FROM ${read(clicks!)} v JOIN pres p USING (code_module, code_presentation)`);
   } finally {
     conn.closeSync();
     inst.closeSync();

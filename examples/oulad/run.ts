@@ -4,8 +4,8 @@
 //   npx tsx examples/oulad/run.ts [--data ../shared/data/oulad] [--work /tmp/learnpipe-oulad] [--json]
 //
 // Everything is written under the work folder (outside the repository): csv/, warehouse.duckdb, out/
-// (training table, evaluation.json, model.json, scores.parquet) and keys/ (a pseudonym key, created if
-// LEARNPIPE_PSEUDONYM_KEY is not set).
+// (the published training table), evaluation/ (evaluation.json, model.json, scores.parquet), runs/ and
+// keys/ (a pseudonym key, created if LEARNPIPE_PSEUDONYM_KEY is not set).
 import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,14 +54,16 @@ export async function runOuladExample(opts: { data?: string; work?: string; log?
   };
 
   // A fresh warehouse and outputs each time (files already loaded would otherwise be skipped).
-  for (const f of ['warehouse.duckdb', 'warehouse.duckdb.wal', 'out', 'runs', '.learnpipe']) rmSync(path.join(work, f), { recursive: true, force: true });
+  for (const f of ['warehouse.duckdb', 'warehouse.duckdb.wal', 'out', 'runs', 'evaluation', '.learnpipe']) rmSync(path.join(work, f), { recursive: true, force: true });
   const prepared = await stage('prepare', () => prepareOulad({ data: opts.data ?? DEFAULT_DATA, work }));
   if (!process.env.LEARNPIPE_PSEUDONYM_KEY && !existsSync(path.join(work, 'keys', 'pseudonym.key'))) createKeyFile(path.join(work, 'keys', 'pseudonym.key'));
   const summary = await stage('run', () => runPipeline(loadConfig(prepared.config, { checkFiles: true }), { asOf: AS_OF }));
   const out = summary.output_dir;
   const training = path.join(out, 'training.parquet');
-  const evaluated = await stage('evaluate', () => evaluateTrainingTable({ trainingParquet: training, outDir: out, config: { loss: 'logistic', class_weight: 'none', l2: 1, seed: 42 } }));
-  const scores = path.join(out, 'scores.parquet');
+  // Beside out/, not in it: out/ is published with a manifest that lists exactly its files.
+  const evalDir = path.join(work, 'evaluation');
+  const evaluated = await stage('evaluate', () => evaluateTrainingTable({ trainingParquet: training, outDir: evalDir, config: { loss: 'logistic', class_weight: 'none', l2: 1, seed: 42 } }));
+  const scores = path.join(evalDir, 'scores.parquet');
   const perOffset = await stage('score', async () => {
     await scoreFile({ modelJson: evaluated.files.model, trainingParquet: training, out: scores });
     return perOffsetAuc(training, scores, path.join(work, 'csv', 'presentations.csv'));

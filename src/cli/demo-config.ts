@@ -42,6 +42,12 @@ output_dir: out
 keys:
   # The pseudonym key: LEARNPIPE_PSEUDONYM_KEY wins; otherwise this key file (created by the demo).
   pseudonym: { env: LEARNPIPE_PSEUDONYM_KEY, file: keys/pseudonym.key }
+  # The PII vault key (a different key): names, emails and phone numbers go to the encrypted vault.
+  vault: { env: LEARNPIPE_VAULT_KEY, file: keys/vault.key }
+
+privacy:
+  vault: vault/pii.vault
+  pii_action: redact            # emails or phone numbers typed into content titles are redacted
 
 identity:
   match_by_email: true          # employee id first, then normalised email
@@ -126,6 +132,7 @@ sources:
     format: jsonl
     path: raw/mobile/events.jsonl
     target: events
+    free_text: [object_name]    # learners type titles in the app; personal data in them is redacted
     fields:
       event_id: event_uuid
       user: { column: user.lms_id, kind: moodle_id }

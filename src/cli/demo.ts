@@ -35,6 +35,9 @@ export async function runDemo(o: DemoOptions): Promise<{ summary: RunSummary & {
     createKeyFile(keyFile);
     createdKey = true;
   }
+  // The vault key (PII from the HR and LMS exports goes to the encrypted vault, never the warehouse).
+  const vaultKeyFile = path.join(dir, 'keys', 'vault.key');
+  if (!process.env.LEARNPIPE_VAULT_KEY && !existsSync(vaultKeyFile)) createKeyFile(vaultKeyFile);
   const asOf = new Date(Date.parse(`${start}T00:00:00Z`) + o.days * 86_400_000).toISOString().slice(0, 10);
   const loaded = loadConfig(configFile, { checkFiles: true });
   const summary = await runPipeline(loaded, { asOf, progress: o.progress, log: o.log });
@@ -49,6 +52,7 @@ export async function runDemo(o: DemoOptions): Promise<{ summary: RunSummary & {
           ? `  key:       created ${keyFile} (pseudonym key, owner-only; set LEARNPIPE_PSEUDONYM_KEY to use your own)`
           : `  key:       ${process.env.LEARNPIPE_PSEUDONYM_KEY ? 'from LEARNPIPE_PSEUDONYM_KEY' : keyFile}`,
       );
+      console.log(`  vault:     ${path.join(dir, 'vault', 'pii.vault')} (names, emails, phone numbers; AES-256-GCM, key ${process.env.LEARNPIPE_VAULT_KEY ? 'from LEARNPIPE_VAULT_KEY' : vaultKeyFile})`);
       console.log('');
       printIngestSummary(summary.ingest, { warehouse: summary.warehouse, outputs: summary.outputs, asOf });
       printModelingSummary(summary.modeling);

@@ -87,7 +87,7 @@ export function registerEvaluateCommands(program: Command, ctx: EvaluateCliConte
     .addOption(new Option('-c, --config <file>', 'pipeline config; the table is <output_dir>/training.parquet').default('pipeline.yaml'))
     .option('-t, --training <file>', 'a training table (Parquet) to evaluate instead of the config\'s')
     .option('--schema <file>', 'its feature_schema.json (default: the one next to the table, if any)')
-    .option('-o, --out <dir>', 'where evaluation.json and model.json go (default: the table\'s folder)')
+    .option('-o, --out <dir>', 'where evaluation.json and model.json go (default: evaluation/ beside the table\'s folder, e.g. out/ → evaluation/)')
     .addOption(new Option('--loss <kind>', 'training loss').choices(['logistic', 'focal']).default('logistic'))
     .option('--focal-gamma <g>', 'focal loss γ (with --loss focal)', nonNegative('--focal-gamma'), 2)
     .addOption(new Option('--class-weight <mode>', 'balanced: reweight classes in the model (replaces the table\'s sample_weight); none: use sample_weight as is').choices(['none', 'balanced']).default('none'))
@@ -114,7 +114,7 @@ Outputs (JSON with sorted keys: the same table and options give byte-identical f
 Examples
   learnpipe evaluate -c pipeline.yaml
   learnpipe evaluate --training out/training.parquet --out out/eval --class-weight balanced
-  learnpipe score --model out/model.json --input new/training.parquet --out scores.parquet`,
+  learnpipe score --model evaluation/model.json --input new/training.parquet --out scores.parquet`,
     )
     .action(async (o: {
       config: string; training?: string; schema?: string; out?: string; loss: 'logistic' | 'focal'; focalGamma: number;
@@ -126,7 +126,9 @@ Examples
         const loaded = loadConfig(o.config);
         training = path.join(resolvePath(loaded, loaded.config.output_dir), 'training.parquet');
       }
-      const outDir = path.resolve(o.out ?? path.dirname(training));
+      // Default: evaluation/ beside the table's folder (out/ → evaluation/), so the published output
+      // folder stays exactly as its manifest lists it (`learnpipe verify` reports extra files).
+      const outDir = path.resolve(o.out ?? path.join(path.dirname(path.dirname(training)), 'evaluation'));
       const config: EvaluateConfig = {
         loss: o.loss, class_weight: o.classWeight, l2: o.l2, seed: o.seed, calibration: o.calibration,
         focal_gamma: o.focalGamma, use_sample_weight: o.sampleWeight,
@@ -156,7 +158,7 @@ as VARCHAR), so scoring the training table itself reproduces evaluate's test-spl
 exactly. Rows come out in row_id order.
 
 Example
-  learnpipe score --model out/model.json --input out/training.parquet --out out/scores.csv`,
+  learnpipe score --model evaluation/model.json --input out/training.parquet --out evaluation/scores.csv`,
     )
     .action(async (o: { model: string; input: string; out: string }) => {
       const r = await guarded(() => scoreFile({ modelJson: o.model, trainingParquet: o.input, out: o.out }));

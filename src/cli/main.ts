@@ -11,6 +11,7 @@ import { KeyError, createKeyFile, loadKey } from '../privacy/keys.js';
 import { QaBlockedError, runIngest, runPipeline } from '../pipeline.js';
 import type { QaResult } from '../quality/checks.js';
 import { registerPrivacyCommands } from './privacy-commands.js';
+import { registerEvaluateCommands } from './evaluate-command.js';
 import { createLogger, ingestProgress } from './progress.js';
 import { STARTER_CONFIG } from './init-template.js';
 import { printIngestSummary, printModelingSummary, table } from './summary.js';
@@ -246,6 +247,7 @@ Quick start:
       emit(globals().json ?? false, () => console.log(`created ${p} (mode 600). Keep it out of git; losing it makes existing pseudonyms unreproducible.`), { key_file: p });
     });
   registerPrivacyCommands(program, { globals, configOption, emit });
+  registerEvaluateCommands(program, { globals });
   return program;
 }
 

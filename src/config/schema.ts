@@ -129,8 +129,10 @@ export const fileSourceSchema = z
     target: z.enum(LOADABLE_TABLES),
     delimiter: z.string().length(1).optional(),
     fields: fieldsSchema,
-    /** Columns holding direct identifiers or personal data: never stored in the warehouse. */
+    /** Columns holding direct identifiers or personal data: filed in the encrypted vault, never stored in the warehouse. */
     pii_columns: z.array(z.string()).default([]),
+    /** Mapped text fields that may hold personal data (content titles typed by people): scanned for emails, phone numbers and national ids. */
+    free_text: z.array(z.enum(['object_name', 'course_name'])).default([]),
     /** Late events older than the watermark by at most this many days are admitted; older ones are rejected. */
     lookback_days: z.number().int().min(0).optional(),
   })
@@ -157,9 +159,26 @@ export const pipelineConfigSchema = z
       .strict()
       .default({ kind: 'duckdb' }),
     keys: z
-      .object({ pseudonym: keySourceSchema.default({ env: 'LEARNPIPE_PSEUDONYM_KEY' }) })
+      .object({
+        pseudonym: keySourceSchema.default({ env: 'LEARNPIPE_PSEUDONYM_KEY' }),
+        /** The PII vault's key: separate from the pseudonym key (docs/privacy.md). */
+        vault: keySourceSchema.default({ env: 'LEARNPIPE_VAULT_KEY', file: 'keys/vault.key' }),
+      })
       .strict()
-      .default({ pseudonym: { env: 'LEARNPIPE_PSEUDONYM_KEY' } }),
+      .prefault({}),
+    privacy: z
+      .object({
+        /** The encrypted PII vault file (AES-256-GCM), relative to the config. */
+        vault: z.string().default('vault/pii.vault'),
+        /** What to do when a free-text field holds an email, phone number or national id: redact it, or fail the load. */
+        pii_action: z.enum(['redact', 'fail']).default('redact'),
+        /** Sensitive columns aggregate exports may read, by name. */
+        allow_sensitive: z.array(z.string()).default([]),
+        /** Named aggregate exports for `learnpipe export aggregate` (see docs/privacy.md). */
+        aggregates: z.array(z.record(z.string(), z.unknown())).default([]),
+      })
+      .strict()
+      .prefault({}),
     identity: z
       .object({
         /** Match people across sources by normalised email when no employee id links them. */

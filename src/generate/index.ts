@@ -40,6 +40,8 @@ export interface FileTruth {
   rejects_by_reason: Record<string, number>;
   /** Rows older than the source's watermark when the file arrives but inside the lookback (admitted). */
   late: number;
+  /** Free-text values carrying an email address (to be redacted). */
+  pii_in_free_text?: number;
   dst_gap: number;
   dst_overlap: number;
 }
@@ -241,10 +243,14 @@ export async function generateDataset(options: GenerateOptions): Promise<GroundT
     const record = (m: MobileEvent, uuid: string, over: Record<string, unknown> = {}) =>
       JSON.stringify({ event_uuid: uuid, user: { lms_id: String(m.lmsId) }, type: m.type, content_title: m.title, ts: isoWithOffset(m.zone, m.t), duration_ms: m.durationMs, ...over });
     const conflictAt = new Set(rng.sample(mobile.length, Math.min(3, mobile.length)));
+    // Two learners typed a colleague's email into a note's title.
+    const piiAt = new Set(rng.sample(mobile.length, Math.min(2, mobile.length)).filter((i) => !conflictAt.has(i)));
+    truth.pii_in_free_text = piiAt.size;
     const bad = new Map<number, string>();
     for (const i of rng.sample(mobile.length, Math.min(4, mobile.length))) bad.set(i, ['malformed_json', 'malformed_json', 'bad_timestamp', 'missing_user'][bad.size]);
     mobile.forEach((m, i) => {
       const uuid = `${rng.hex(8)}-${rng.hex(4)}-4${rng.hex(3)}-a${rng.hex(3)}-${rng.hex(12)}`;
+      if (piiAt.has(i)) m = { ...m, title: `Feedback call with ${people[(i * 7) % people.length].email}` };
       lines.push(record(m, uuid));
       // The app retries when it gets no acknowledgement: ~1% arrive twice.
       if (rng.chance(0.01) && !conflictAt.has(i)) {

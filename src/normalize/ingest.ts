@@ -7,6 +7,8 @@ import type { Pseudonymizer } from '../privacy/pseudonym.js';
 import { listSourceFiles, sha256File, SourceReadError } from '../sources/files.js';
 import { loadFile, nextLoadId, type LoadResult } from './load.js';
 import { matchRates, rebuildUsers, type MatchRate } from './identity.js';
+import type { Vault } from '../privacy/vault.js';
+import { checkWarehouseKey } from '../privacy/rotate.js';
 
 export interface IngestProgress {
   /** Called when a file starts, while it loads (with engine progress), and when it ends. */
@@ -43,7 +45,7 @@ export interface IngestSummary {
   affected_from: string | null;
 }
 
-export async function ingest(engine: Engine, loaded: LoadedConfig, pz: Pseudonymizer, opts: { asOf?: string | null; sources?: string[]; progress?: IngestProgress } = {}): Promise<IngestSummary> {
+export async function ingest(engine: Engine, loaded: LoadedConfig, pz: Pseudonymizer, opts: { asOf?: string | null; sources?: string[]; progress?: IngestProgress; vault?: Vault | null } = {}): Promise<IngestSummary> {
   const { config, baseDir } = loaded;
   const sources = config.sources.filter((s) => !opts.sources || opts.sources.includes(s.name));
   if (opts.sources) {
@@ -55,6 +57,8 @@ export async function ingest(engine: Engine, loaded: LoadedConfig, pz: Pseudonym
   const order = { hr_records: 0, users: 1, enrollments: 2, assessments: 3, events: 4 } as const;
   const ordered = [...sources].sort((a, b) => order[a.target] - order[b.target]);
   await engine.run(`CREATE TEMP TABLE IF NOT EXISTS __zones AS SELECT name FROM pg_timezone_names()`);
+  // A warehouse built with one pseudonym key refuses another (after a rotation, the old one).
+  await checkWarehouseKey(engine, pz, { record: true });
 
   const loads: LoadResult[] = [];
   const summaries: SourceSummary[] = [];
@@ -82,7 +86,7 @@ export async function ingest(engine: Engine, loaded: LoadedConfig, pz: Pseudonym
         : undefined;
       let result: LoadResult;
       try {
-        result = await engine.transaction(async () => loadFile(engine, config, source, file, sha, pz, { loadId: await nextLoadId(engine), asOf: opts.asOf ?? null }));
+        result = await engine.transaction(async () => loadFile(engine, config, source, file, sha, pz, { loadId: await nextLoadId(engine), asOf: opts.asOf ?? null, vault: opts.vault }));
       } finally {
         if (timer) clearInterval(timer);
       }

@@ -7,6 +7,8 @@ import type { Pseudonymizer } from '../privacy/pseudonym.js';
 import { collectMalformed, describeFile, MALFORMED, prepareRejects, readerSql, readLines, SourceReadError, type SourceFile } from '../sources/files.js';
 import { compileMapping } from './mapping.js';
 import { pseudonymizeKeys, registerKeys, resolveIdentities } from './identity.js';
+import { vaultKeysFromTable, vaultPiiFromTable, type Vault } from '../privacy/vault.js';
+import { piiFindSql, piiRedactSql } from '../privacy/pii-scan.js';
 
 export interface LoadResult {
   load_id: number;
@@ -26,6 +28,8 @@ export interface LoadResult {
   watermark_after: string | null;
   /** Earliest event time among accepted rows: where incremental recomputation must start. */
   min_event_time: string | null;
+  /** Values of free-text fields that held personal data and were redacted. */
+  pii_redacted: number;
   rejects_by_reason: Record<string, number>;
 }
 
@@ -93,7 +97,7 @@ export async function loadFile(
   file: SourceFile,
   sha256: string,
   pz: Pseudonymizer,
-  opts: { loadId: number; asOf: string | null },
+  opts: { loadId: number; asOf: string | null; vault?: Vault | null },
 ): Promise<LoadResult> {
   const loadId = opts.loadId;
   const columns = await describeFile(engine, source, file);
@@ -124,9 +128,36 @@ export async function loadFile(
   const base = Number((await engine.one<{ b: unknown }>(`SELECT coalesce(min(rowid), 0) AS b FROM ${MAPPED}`))?.b ?? 0);
   await engine.run(`CREATE OR REPLACE TEMP VIEW ${M} AS SELECT rowid - ${base} AS __row, * FROM ${MAPPED}`);
 
+  // Free-text fields that may carry personal data: redact (or refuse) emails, phone numbers and ids.
+  let piiRedacted = 0;
+  for (const f of source.free_text) {
+    const found = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM ${MAPPED} WHERE ${piiFindSql(f)}`))?.n ?? 0);
+    if (found && config.privacy.pii_action === 'fail') {
+      throw new SourceReadError(`source ${source.name}: ${file.relPath}: ${found} value(s) of ${f} look like personal data (an email, phone number or national id); clean the source or set privacy.pii_action: redact`);
+    }
+    // A content id made from the name (sources that know content by title only) is redacted with it.
+    const idCol = f === 'object_name' ? 'object_id' : 'course_id';
+    if (found) await engine.run(`UPDATE ${MAPPED} SET ${f} = ${piiRedactSql(f)}, ${idCol} = CASE WHEN ${idCol} LIKE 'name:%' THEN 'name:' || lower(${piiRedactSql(f)}) ELSE ${idCol} END WHERE ${piiFindSql(f)}`);
+    piiRedacted += found;
+  }
+
   // Pseudonymise the distinct keys (few, in JS), then resolve people through the identity map.
   await pseudonymizeKeys(engine, pz, compiled.keyRoles, M);
   await registerKeys(engine, source.name);
+  // The vault keeps what only key holders may see: each pseudonym's raw identifiers, and the source's
+  // PII columns (read from the file here; they never enter a warehouse table).
+  if (opts.vault) {
+    await vaultKeysFromTable(engine, opts.vault, source.name);
+    if (source.pii_columns.length && source.fields.user && source.format !== 'jsonl') {
+      const missing = source.pii_columns.filter((c) => !columns.includes(c));
+      if (missing.length) throw new SourceReadError(`source ${source.name}: pii_columns ${missing.join(', ')} not in ${file.relPath} (it has: ${columns.join(', ')})`);
+      const q = engine.dialect.quoteIdent;
+      await engine.run(`DROP TABLE IF EXISTS __pii`);
+      await engine.run(`CREATE TEMP TABLE __pii AS SELECT DISTINCT ${[source.fields.user.column, ...source.pii_columns].map((c) => q.call(engine.dialect, c)).join(', ')} FROM ${readerSql(engine, source, file, { captureRejects: false })}`);
+      await vaultPiiFromTable(engine, opts.vault, { source: source.name, table: '__pii', keyColumn: source.fields.user.column, kind: source.fields.user.kind, piiColumns: source.pii_columns, pz });
+      await engine.run(`DROP TABLE __pii`);
+    }
+  }
   const joins: string[] = [];
   const keyCols: string[] = [];
   for (const r of compiled.keyRoles) {
@@ -231,10 +262,20 @@ export async function loadFile(
     await engine.run(`UPDATE __rej SET raw = l.raw FROM __rawlines l WHERE l.line = __rej.line`);
   }
   const where = source.format === 'parquet' ? `${file$} || ':row ' || (__row + 1)` : `${file$} || ':' || line`;
+  // The raw text of a rejected row may hold personal data. Sources with PII columns keep it in the
+  // vault only; for the others, emails, phone numbers and ids in it are redacted.
+  const piiSource = source.pii_columns.length > 0;
+  if (piiSource && opts.vault) {
+    const raws = await engine.all<{ loc: string; raw: string | null }>(
+      `SELECT ${where} AS loc, raw FROM __rej UNION ALL SELECT ${file$} || ':' || line, raw FROM ${MALFORMED} ORDER BY 1`,
+    );
+    for (const r of raws) if (r.raw !== null) opts.vault.put(`reject:${source.name}:${r.loc}`, source.name, { raw: r.raw });
+  }
+  const rawSql = (col: string) => (piiSource ? 'CAST(NULL AS VARCHAR)' : piiRedactSql(col));
   await engine.run(`INSERT INTO rejects (source, load_id, location, reason, field, detail, raw)
-    SELECT '${source.name}', ${loadId}, ${where}, reason, field, detail, raw FROM __rej ORDER BY __row`);
+    SELECT '${source.name}', ${loadId}, ${where}, reason, field, detail, ${rawSql('raw')} FROM __rej ORDER BY __row`);
   await engine.run(`INSERT INTO rejects (source, load_id, location, reason, field, detail, raw)
-    SELECT '${source.name}', ${loadId}, ${file$} || ':' || line, 'malformed_line', NULL, detail, raw FROM ${MALFORMED} ORDER BY line`);
+    SELECT '${source.name}', ${loadId}, ${file$} || ':' || line, 'malformed_line', NULL, detail, ${rawSql('raw')} FROM ${MALFORMED} ORDER BY line`);
 
   // An HR record links its employee id to the email it carries (the latest row of the batch wins).
   if (source.target === 'hr_records') {
@@ -276,6 +317,7 @@ export async function loadFile(
     watermark_before: wmBefore,
     watermark_after: wmAfter,
     min_event_time: ts(counts?.min_t),
+    pii_redacted: piiRedacted,
     rejects_by_reason: Object.fromEntries(byReason.map((r) => [r.reason, Number(r.n)])),
   };
   await engine.run(
@@ -285,6 +327,8 @@ export async function loadFile(
   );
   await engine.run(`INSERT INTO loaded_files VALUES ($1, $2, $3, $4)`, [source.name, file.relPath, sha256, loadId]);
   await resolveIdentities(engine, { matchByEmail: config.identity.match_by_email });
+  // Saved before the warehouse commits: a crash in between leaves extra vault entries, never missing ones.
+  if (opts.vault) opts.vault.save();
   for (const v of ['__cand', MK, M]) await engine.run(`DROP VIEW IF EXISTS ${v}`);
   for (const t of [MAPPED, '__repeat', '__class', '__winners', '__rej', '__rawlines', MALFORMED]) await engine.run(`DROP TABLE IF EXISTS ${t}`);
   return result;
