@@ -65,11 +65,19 @@ sources:
   assert.match(noFile.stderr, /source a: no file matches a\.csv/);
 
   writeFileSync(path.join(dir, 'a.csv'), 'id,u,t,ts\n1,x,view,1710000000\n2,y,view,oops\n');
+  // The QA gate blocks this run (a stale source, half the rows rejected): exit 1, reasons on stderr.
+  const gate = cli(['run', '-c', 'pipeline.yaml', '--as-of', '2024-05-01'], { cwd: dir, env: { LP_TEST_KEY_UNSET: TEST_KEY_HEX } });
+  assert.equal(gate.code, 1, gate.stderr);
+  assert.match(gate.stderr, /the QA gate blocked run .*\n.*freshness · a: [\d.]+ \(threshold <= 7 days\)/);
+  assert.match(gate.stderr, /reject_rate · a: 0\.5 \(threshold <= 0\.05\)/);
+  writeFileSync(path.join(dir, 'pipeline.yaml'), readFileSync(path.join(dir, 'pipeline.yaml'), 'utf8') + 'qa: { severity: { freshness: warn, reject_rate: warn } }\n');
   const ok = cli(['run', '-c', 'pipeline.yaml', '--as-of', '2024-05-01', '--json'], { cwd: dir, env: { LP_TEST_KEY_UNSET: TEST_KEY_HEX } });
   assert.equal(ok.code, 0, ok.stderr);
   const summary = JSON.parse(ok.stdout);
   assert.equal(summary.as_of, '2024-05-01');
-  assert.deepEqual([summary.ingest.totals.rows_read, summary.ingest.totals.accepted, summary.ingest.totals.rejected], [2, 1, 1]);
-  assert.ok(existsSync(path.join(dir, 'out', 'reconciliation.json')));
+  // The blocked run loaded the file (loads are kept; only publishing was blocked), so this one skips it.
+  assert.equal(summary.ingest.totals.files_skipped, 1);
+  const rec = JSON.parse(readFileSync(path.join(dir, 'out', 'reconciliation.json'), 'utf8'));
+  assert.deepEqual([rec.loads[0].rows_read, rec.loads[0].accepted, rec.loads[0].rejected], [2, 1, 1]);
   assert.ok(!ok.stdout.includes(TEST_KEY_HEX) && !ok.stderr.includes(TEST_KEY_HEX), 'the key never appears in output');
 });

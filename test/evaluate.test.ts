@@ -46,7 +46,7 @@ function rankAuc(y: number[], s: number[]): number {
 }
 
 async function cli(args: string[]): Promise<string> {
-  const program = buildProgram();
+  const program = buildProgram({ commandSets: false });
   const out: string[] = [];
   registerEvaluateCommands(program, { globals: () => program.opts(), out: (t) => { out.push(t); } });
   program.exitOverride();

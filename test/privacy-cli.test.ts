@@ -15,7 +15,7 @@ import { tmpDir, TEST_KEY_HEX } from './helpers/tmp.js';
 const VAULT_HEX = '6'.repeat(64);
 
 async function run(args: string[]): Promise<{ data: any; error?: CommanderError }> {
-  const program = buildProgram();
+  const program = buildProgram({ commandSets: false });
   let data: unknown;
   registerPrivacyCommands(program, { globals: () => ({ json: true }), emit: (_json, _human, d) => (data = d) });
   program.exitOverride();

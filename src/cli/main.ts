@@ -57,7 +57,8 @@ function emit(json: boolean, human: () => void, data: unknown) {
   else human();
 }
 
-export function buildProgram(): Command {
+/** The CLI. `commandSets: false` leaves out the privacy and evaluate command sets (tests register their own). */
+export function buildProgram(opts: { commandSets?: boolean } = {}): Command {
   const program = new Command();
   program
     .name('learnpipe')
@@ -246,8 +247,10 @@ Quick start:
       const p = createKeyFile(o.out);
       emit(globals().json ?? false, () => console.log(`created ${p} (mode 600). Keep it out of git; losing it makes existing pseudonyms unreproducible.`), { key_file: p });
     });
-  registerPrivacyCommands(program, { globals, configOption, emit });
-  registerEvaluateCommands(program, { globals });
+  if (opts.commandSets !== false) {
+    registerPrivacyCommands(program, { globals, configOption, emit });
+    registerEvaluateCommands(program, { globals });
+  }
   return program;
 }
 
