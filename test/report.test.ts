@@ -13,7 +13,8 @@ import { tmpDir } from './helpers/tmp.js';
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const SKIP = existsSync(CHROMIUM) ? false : 'Chromium not found: install it with `apt-get install -y chromium` (Debian) to run the report test';
-const SCREENSHOT = fileURLToPath(new URL('../docs/report-screenshot.png', import.meta.url));
+// Saved under test-output/ (ignored by git); docs/report-screenshot.png is made from a real demo run by scripts/report-screenshot.ts.
+const SCREENSHOT = fileURLToPath(new URL('../test-output/report-screenshot.png', import.meta.url));
 
 /** Small deterministic PRNG (mulberry32) so the sample is the same on every run. */
 function rng(seed: number) {
