@@ -17,6 +17,9 @@ import type { FeatureSpec } from './features/library.js';
 import { qaBlocked, runQaChecks, type QaResult } from './quality/checks.js';
 import { currentWatermarks, previousEventCount, recordRun, runIdFor, storeQaResults, writeRunRecord } from './quality/run-record.js';
 import { configHash } from './quality/manifest.js';
+import type { RunReport } from './quality/report-model.js';
+import { evaluateTrainingTable } from './model/evaluate.js';
+import { ModelError } from './model/types.js';
 
 /** The QA gate blocked the run: nothing was published. */
 export class QaBlockedError extends Error {
@@ -46,6 +49,8 @@ export interface RunSummary {
   modeling: ModelingSummary | null;
   run_id: string;
   qa: QaResult[];
+  /** The baseline model's headline figures (when training.evaluate is on), or why it was skipped. */
+  evaluation: { test_roc_auc?: number | null; test_prevalence?: number; skipped?: string } | null;
   outputs: string[];
 }
 
@@ -173,14 +178,32 @@ export async function runPipeline(loaded: LoadedConfig, opts: RunOptions): Promi
     }
     await storeQaResults(engine, runId, qa);
     let manifest = null;
+    let evaluation: RunSummary['evaluation'] = null;
     const outputs = await publishAtomically(outDir, async (tmp) => {
       const files = await writeDataOutputs(engine, loaded, tmp, opts.asOf, modeling);
-      const r = await writeRunRecord(engine, tmp, { ...record, dataFiles: files, blocked: false });
+      // The calibrated baseline, when configured: its files are outputs and its charts go in the report.
+      let model: RunReport['model'];
+      const ev = loaded.config.training?.evaluate;
+      if (ev?.enabled && modeling?.summary.training) {
+        opts.log?.info('stage.start', { stage: 'evaluate' });
+        try {
+          const r = await evaluateTrainingTable({ trainingParquet: path.join(tmp, 'training.parquet'), outDir: tmp, config: { loss: ev.loss, class_weight: ev.class_weight, l2: ev.l2, calibration: ev.calibration } });
+          files.push(path.join(tmp, 'evaluation.json'), path.join(tmp, 'model.json'));
+          model = r.report;
+          evaluation = { test_roc_auc: r.evaluation.test.uncalibrated.rocAuc, test_prevalence: r.evaluation.splits.test.prevalence };
+        } catch (err) {
+          // Too little data to fit (an empty split): the run still publishes, and says why.
+          if (!(err instanceof ModelError)) throw err;
+          evaluation = { skipped: err.message };
+        }
+        opts.log?.info('stage.done', { stage: 'evaluate' });
+      }
+      const r = await writeRunRecord(engine, tmp, { ...record, dataFiles: files, blocked: false, model });
       manifest = r.manifest;
       return [...files, ...r.files];
     });
     await recordRun(engine, runId, opts.asOf, 'published', configHash(loaded.config), manifest);
-    return { as_of: opts.asOf, warehouse: engine.location, output_dir: outDir, ingest: summary, modeling: modeling?.summary ?? null, run_id: runId, qa, outputs };
+    return { as_of: opts.asOf, warehouse: engine.location, output_dir: outDir, ingest: summary, modeling: modeling?.summary ?? null, run_id: runId, qa, evaluation, outputs };
   } finally {
     await engine.close();
   }

@@ -31,6 +31,7 @@ training:
   split: { group_safe: true }   # later cutoffs are validation and test; each learner in one split only
   imbalance: { method: class_weight }
   csv: true
+  evaluate: { enabled: true }   # a calibrated baseline on every run: evaluation.json, model.json, charts in report.html
 `;
 }
 

@@ -9,7 +9,7 @@ import { runPipeline, type RunSummary } from '../pipeline.js';
 import type { IngestProgress } from '../normalize/ingest.js';
 import type { Logger } from './progress.js';
 import { DEMO_CONFIG, demoModelingConfig } from './demo-config.js';
-import { printIngestSummary, printModelingSummary } from './summary.js';
+import { printEvaluation, printIngestSummary, printModelingSummary } from './summary.js';
 
 export interface DemoOptions {
   dir: string;
@@ -56,6 +56,7 @@ export async function runDemo(o: DemoOptions): Promise<{ summary: RunSummary & {
       console.log('');
       printIngestSummary(summary.ingest, { warehouse: summary.warehouse, outputs: summary.outputs, asOf });
       printModelingSummary(summary.modeling);
+      printEvaluation(summary.evaluation);
     },
   };
 }

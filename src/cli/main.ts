@@ -14,7 +14,7 @@ import { registerPrivacyCommands } from './privacy-commands.js';
 import { registerEvaluateCommands } from './evaluate-command.js';
 import { createLogger, ingestProgress } from './progress.js';
 import { STARTER_CONFIG } from './init-template.js';
-import { printIngestSummary, printModelingSummary, table } from './summary.js';
+import { printEvaluation, printIngestSummary, printModelingSummary, table } from './summary.js';
 
 export const EXIT = { ok: 0, blocked: 1, usage: 2, source: 3, internal: 4 } as const;
 
@@ -150,6 +150,7 @@ Quick start:
         () => {
           printIngestSummary(summary.ingest, { warehouse: summary.warehouse, outputs: summary.outputs, asOf });
           printModelingSummary(summary.modeling);
+          printEvaluation(summary.evaluation);
         },
         summary,
       );

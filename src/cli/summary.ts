@@ -60,3 +60,9 @@ export function printModelingSummary(m: ModelingSummary | null): void {
   out.push('', `Stage times: ${times}.`);
   console.log(out.join('\n'));
 }
+
+export function printEvaluation(e: { test_roc_auc?: number | null; test_prevalence?: number; skipped?: string } | null): void {
+  if (!e) return;
+  if (e.skipped) console.log(`\nBaseline model: skipped (${e.skipped})`);
+  else console.log(`\nBaseline model (evaluation.json, charts in report.html): test ROC AUC ${e.test_roc_auc?.toFixed(3) ?? '—'} at prevalence ${((e.test_prevalence ?? 0) * 100).toFixed(1)}%.`);
+}

@@ -115,6 +115,17 @@ export const trainingSchema = z
     /** Sensitive HR columns (e.g. performance_rating) to include as features; excluded otherwise. */
     allow_sensitive: z.array(z.enum(['performance_rating', 'salary_band'])).default([]),
     feast: z.object({ project: identifier.default('learnpipe') }).strict().default({ project: 'learnpipe' }),
+    /** Fit the calibrated baseline model on every run: evaluation.json, model.json and charts in the report. */
+    evaluate: z
+      .object({
+        enabled: z.boolean().default(false),
+        loss: z.enum(['logistic', 'focal']).default('logistic'),
+        class_weight: z.enum(['balanced', 'none']).default('balanced'),
+        l2: z.number().positive().default(1),
+        calibration: z.enum(['none', 'platt', 'isotonic']).default('platt'),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

@@ -5,7 +5,7 @@ import { z } from 'zod';
 export const QA_CHECKS = [
   'schema_conformance', 'key_uniqueness', 'null_rate', 'value_ranges', 'referential_integrity', 'freshness',
   'volume_change', 'timestamp_range', 'reject_rate', 'identity_match_rate', 'label_positive_rate',
-  'censored_share', 'leakage', 'feature_drift', 'training_duplicates',
+  'censored_share', 'leakage', 'feature_drift', 'training_duplicates', 'pii_free_text',
 ] as const;
 export type QaCheckName = (typeof QA_CHECKS)[number];
 
@@ -25,6 +25,7 @@ export const DEFAULT_SEVERITY: Record<QaCheckName, 'error' | 'warn'> = {
   leakage: 'error',
   feature_drift: 'warn',
   training_duplicates: 'error',
+  pii_free_text: 'warn',
 };
 
 const share = z.number().min(0).max(1);

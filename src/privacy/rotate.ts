@@ -186,6 +186,13 @@ export async function rotatePseudonyms(engine: Engine, vault: Vault, oldPz: Pseu
           }
         }
         await setKeyId(engine, newId);
+        // The rotation history (key fingerprints only): every later run's manifest carries it.
+        const t = engine.dialect.quoteIdent(meta.name);
+        const prev = await engine.one<{ value: string }>(`SELECT value FROM ${t} WHERE key = 'key_rotations'`);
+        const history = prev ? (JSON.parse(prev.value) as unknown[]) : [];
+        history.push({ from_key_id: oldId, to_key_id: newId, pseudonyms: map.size });
+        await engine.run(`DELETE FROM ${t} WHERE key = 'key_rotations'`);
+        await engine.run(`INSERT INTO ${t} (key, value) VALUES ('key_rotations', $1)`, [JSON.stringify(history)]);
         moved = vault.rekey(map, opts.who ?? 'learnpipe keys rotate', `pseudonym key rotation ${oldId} -> ${newId}`);
         vault.save();
         vaultSaved = true;

@@ -8,6 +8,7 @@ import { CANONICAL_TABLES, BOOKKEEPING_TABLES, type TableDef } from '../schema/c
 import type { ReportQaRow } from './report-model.js';
 import type { ModelingSummary } from '../modeling.js';
 import type { FeatureSpec } from '../features/library.js';
+import { piiFindSql } from '../privacy/pii-scan.js';
 
 export type QaResult = ReportQaRow;
 
@@ -126,6 +127,14 @@ export async function runQaChecks(engine: Engine, config: PipelineConfig, qa: Qa
       const rate = Number(r.keys) ? Number(r.matched) / Number(r.keys) : 1;
       add('identity_match_rate', r.source, rate >= qa.identity_match_rate_min, rate, `>= ${qa.identity_match_rate_min}`, rate < qa.identity_match_rate_min ? `${Number(r.keys) - Number(r.matched)} of ${r.keys} identities unmatched` : null);
     }
+  }
+
+  // Personal data in free text: what is left in stored content names must be nothing; the redactions
+  // made on load are counted.
+  if (sev('pii_free_text') !== 'off') {
+    const left = await num(`SELECT count(*) AS v FROM content_names WHERE ${piiFindSql('name')}`);
+    const redacted = await num(`SELECT count(*) AS v FROM content_names WHERE name LIKE '%[EMAIL]%' OR name LIKE '%[PHONE]%' OR name LIKE '%[ID]%'`);
+    add('pii_free_text', 'content_names.name', left === 0, left, '0 unredacted', left ? `${left} content name(s) hold an email, phone number or id (add free_text to the source)` : redacted ? `${redacted} name(s) redacted on load` : null);
   }
 
   const m = ctx.modeling;

@@ -66,6 +66,8 @@ export interface Manifest {
   stage_counts: Record<string, number>;
   labels: ManifestLabel[];
   qa: ManifestQa[];
+  /** Pseudonym key fingerprint and rotation history (fingerprints only, never keys). */
+  keys?: { pseudonym_key_id: string | null; rotations: unknown[] };
   outputs: ManifestOutput[];
 }
 
@@ -79,6 +81,7 @@ export interface BuildManifestOptions {
   stage_counts: Record<string, number>;
   labels: ManifestLabel[];
   qa: ManifestQa[];
+  keys?: { pseudonym_key_id: string | null; rotations: unknown[] };
   /** The folder whose files are listed (every file except a top-level manifest.json). */
   outputs_dir: string;
 }
@@ -222,6 +225,7 @@ export async function buildManifest(opts: BuildManifestOptions): Promise<Manifes
     stage_counts: { ...opts.stage_counts },
     labels: [...opts.labels].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
     qa: opts.qa.map((q) => ({ ...q })),
+    ...(opts.keys ? { keys: { pseudonym_key_id: opts.keys.pseudonym_key_id, rotations: [...opts.keys.rotations] } } : {}),
     outputs: await hashOutputs(opts.outputs_dir),
   };
 }

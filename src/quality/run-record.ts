@@ -92,7 +92,7 @@ export { watermarks as currentWatermarks };
 /** Builds the report's data from the warehouse and this run's summaries. */
 export async function buildRunReport(
   engine: Engine,
-  ctx: { runId: string; asOf: string; ingest: IngestSummary; modeling: ModelingSummary | null; specs: FeatureSpec[]; qa: QaResult[]; outputs: string[]; blocked: boolean },
+  ctx: { runId: string; asOf: string; ingest: IngestSummary; modeling: ModelingSummary | null; specs: FeatureSpec[]; qa: QaResult[]; outputs: string[]; blocked: boolean; model?: RunReport['model'] },
 ): Promise<RunReport> {
   const rejects: Record<string, number> = {};
   for (const r of await engine.all<{ reason: string; n: number }>(`SELECT reason, count(*) AS n FROM rejects GROUP BY 1 ORDER BY 1`)) rejects[r.reason] = Number(r.n);
@@ -144,6 +144,7 @@ export async function buildRunReport(
       rejected: Number(r.rejected), late: Number(r.late), dst_gap: Number(r.dst_gap), dst_overlap: Number(r.dst_overlap), reconciled: Boolean(r.reconciled),
     })),
     rejects_by_reason: rejects,
+    ...(ctx.model ? { model: ctx.model } : {}),
     identity: ctx.ingest.match_rates.map((m) => ({ ...m })),
     qa: ctx.qa,
     label_balance: labelBalance,
@@ -169,17 +170,24 @@ const STAGE_DETAIL: Record<string, string> = {
   qa: 'gate',
 };
 
+/** The pseudonym key's fingerprint and the rotation history, from the warehouse metadata. */
+async function keyRecord(engine: Engine): Promise<{ pseudonym_key_id: string | null; rotations: unknown[] }> {
+  const rows = await engine.all<{ key: string; value: string }>(`SELECT key, value FROM learnpipe_meta WHERE key IN ('pseudonym_key_id', 'key_rotations')`);
+  const get = (k: string) => rows.find((r) => r.key === k)?.value ?? null;
+  return { pseudonym_key_id: get('pseudonym_key_id'), rotations: get('key_rotations') ? JSON.parse(get('key_rotations')!) : [] };
+}
+
 /** Writes qa.json, report.html and (last) manifest.json into dir; returns the manifest. */
 export async function writeRunRecord(
   engine: Engine,
   dir: string,
-  ctx: { runId: string; asOf: string; config: PipelineConfig; ingest: IngestSummary; modeling: ModelingSummary | null; specs: FeatureSpec[]; qa: QaResult[]; dataFiles: string[]; blocked: boolean; watermarksBefore: Record<string, string | null> },
+  ctx: { runId: string; asOf: string; config: PipelineConfig; ingest: IngestSummary; modeling: ModelingSummary | null; specs: FeatureSpec[]; qa: QaResult[]; dataFiles: string[]; blocked: boolean; watermarksBefore: Record<string, string | null>; model?: RunReport['model'] },
 ): Promise<{ manifest: Manifest; files: string[] }> {
   mkdirSync(dir, { recursive: true });
   const qaFile = path.join(dir, 'qa.json');
   writeFileSync(qaFile, JSON.stringify({ run_id: ctx.runId, as_of: ctx.asOf, blocked: ctx.blocked, results: ctx.qa }, null, 2) + '\n');
   const reportFile = path.join(dir, 'report.html');
-  const report = await buildRunReport(engine, { runId: ctx.runId, asOf: ctx.asOf, ingest: ctx.ingest, modeling: ctx.modeling, specs: ctx.specs, qa: ctx.qa, outputs: [...ctx.dataFiles, qaFile, reportFile], blocked: ctx.blocked });
+  const report = await buildRunReport(engine, { runId: ctx.runId, asOf: ctx.asOf, ingest: ctx.ingest, modeling: ctx.modeling, specs: ctx.specs, qa: ctx.qa, outputs: [...ctx.dataFiles, qaFile, reportFile], blocked: ctx.blocked, model: ctx.model });
   writeFileSync(reportFile, renderReport(report));
   const manifest = await buildManifest({
     run_id: ctx.runId,
@@ -191,6 +199,7 @@ export async function writeRunRecord(
     stage_counts: await stageCounts(engine),
     labels: (ctx.modeling?.labels ?? []).map((l) => ({ name: l.name, definition_hash: l.definition_hash })),
     qa: ctx.qa,
+    keys: await keyRecord(engine),
     outputs_dir: dir,
   });
   const manifestFile = writeManifest(dir, manifest);
