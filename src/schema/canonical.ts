@@ -236,6 +236,18 @@ export const watermarks: TableDef = {
   columns: [source, c('watermark_utc', 'timestamp', true, 'internal', 'Newest accepted event time.'), loadId],
 };
 
+export const sourcePositions: TableDef = {
+  name: 'source_positions',
+  description: 'Where a non-file source resumes: an LRS\'s last `stored` time, a Postgres key or time column, a replication LSN. Advanced in the same transaction as the rows it covers.',
+  key: ['source'],
+  columns: [
+    source,
+    c('position', 'varchar', false, 'internal', 'The resume position as text (an ISO time, a key value, an LSN such as 0/16B3748).'),
+    c('position_kind', 'varchar', false, 'internal', 'What the position is: stored, key, time, lsn.'),
+    loadId,
+  ],
+};
+
 export const meta: TableDef = {
   name: 'learnpipe_meta',
   description: 'Warehouse metadata: schema version.',
@@ -387,7 +399,7 @@ export const privacyLedger: TableDef = {
 /** Canonical tables (the data model). */
 export const CANONICAL_TABLES: TableDef[] = [users, enrollments, events, assessments, content, contentNames, hrRecords];
 /** Bookkeeping tables (loads, identity, rejects, metadata). */
-export const BOOKKEEPING_TABLES: TableDef[] = [identityMap, identityLinks, rejects, loads, loadedFiles, watermarks, meta];
+export const BOOKKEEPING_TABLES: TableDef[] = [identityMap, identityLinks, rejects, loads, loadedFiles, watermarks, sourcePositions, meta];
 /** Derived tables (tiles, spine, labels) and run history. */
 export const DERIVED_TABLES: TableDef[] = [userDay, userDayAssessments, sessions, quizFirstAttempts, tileState, spine, labels, runs, qaResults, privacyLedger];
 export const ALL_TABLES: TableDef[] = [...CANONICAL_TABLES, ...BOOKKEEPING_TABLES, ...DERIVED_TABLES];
