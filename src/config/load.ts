@@ -153,6 +153,7 @@ export function loadConfig(file: string, opts: { checkFiles?: boolean } = {}): L
     const doc = parseDocument(text, { lineCounter: lc });
     const issues: ConfigIssue[] = [];
     config.sources.forEach((s, i) => {
+      if (s.kind === 'postgres') return;
       if (expandGlob(path.resolve(loaded.baseDir, s.path)).length === 0) {
         issues.push({ file: abs, ...locate(doc, lc, ['sources', i, 'path']), path: `sources[${i}].path`, message: `no file matches ${JSON.stringify(s.path)} (resolved against ${loaded.baseDir})` });
       }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { LOADABLE_TABLES } from '../schema/canonical.js';
 import { featuresSchema, labelDefSchema, spineSchema, trainingSchema } from './modeling.js';
 import { qaSchema } from './qa.js';
+import { lmsDatabaseSourceSchemas, replicationSchema } from './sources-postgres.js';
 
 export function isValidTimeZone(zone: string): boolean {
   try {
@@ -143,6 +144,15 @@ export const fileSourceSchema = z
     }
   });
 
+/** Postgres tables or queries and Debezium change files (src/config/sources-postgres.ts). */
+export const { postgresSourceSchema, debeziumSourceSchema } = lmsDatabaseSourceSchemas(fieldsSchema, REQUIRED_FIELDS);
+
+/** A source: a file (the default kind), a Postgres table or query, or Debezium change events. */
+export const sourceSchema = z.preprocess(
+  (v) => (v && typeof v === 'object' && !Array.isArray(v) && !('kind' in v) ? { ...v, kind: 'file' } : v),
+  z.discriminatedUnion('kind', [fileSourceSchema, postgresSourceSchema, debeziumSourceSchema]),
+);
+
 export const pipelineConfigSchema = z
   .object({
     version: z.literal(1).default(1),
@@ -197,7 +207,9 @@ export const pipelineConfigSchema = z
       .object({ lookback_days: z.number().int().min(0).default(7), timezone: timeZone.optional() })
       .strict()
       .default({ lookback_days: 7 }),
-    sources: z.array(fileSourceSchema).default([]),
+    sources: z.array(sourceSchema).default([]),
+    /** Change data capture from Postgres logical replication (docs/postgres.md). */
+    replication: replicationSchema.optional(),
     /** Point-in-time features (see docs/features.md); defaults to the built-in set. */
     features: featuresSchema.prefault({}),
     /** When predictions are made. Without a spine, runs stop after ingestion. */
@@ -220,6 +232,9 @@ export const pipelineConfigSchema = z
 
 export type PipelineConfig = z.infer<typeof pipelineConfigSchema>;
 export type FileSourceConfig = z.infer<typeof fileSourceSchema>;
+export type PostgresSourceConfig = z.infer<typeof postgresSourceSchema>;
+export type DebeziumSourceConfig = z.infer<typeof debeziumSourceSchema>;
+export type SourceConfig = z.infer<typeof sourceSchema>;
 export type Fields = z.infer<typeof fieldsSchema>;
 export type ValueSpec = z.infer<typeof valueSpecSchema>;
 export type TimeSpec = z.infer<typeof timeSpecSchema>;

@@ -9,6 +9,7 @@ import { loadFile, nextLoadId, type LoadResult } from './load.js';
 import { matchRates, rebuildUsers, type MatchRate } from './identity.js';
 import type { Vault } from '../privacy/vault.js';
 import { checkWarehouseKey } from '../privacy/rotate.js';
+import { ingestDatabaseSource } from '../sources/postgres/index.js';
 
 export interface IngestProgress {
   /** Called when a file starts, while it loads (with engine progress), and when it ends. */
@@ -62,12 +63,26 @@ export async function ingest(engine: Engine, loaded: LoadedConfig, pz: Pseudonym
 
   const loads: LoadResult[] = [];
   const summaries: SourceSummary[] = [];
-  const plan = ordered.map((s) => ({ source: s, files: listSourceFiles(s, baseDir) }));
+  const plan = ordered.map((s) => ({ source: s, files: s.kind === 'file' ? listSourceFiles(s, baseDir) : [] }));
   const total = plan.reduce((n, p) => n + p.files.length, 0);
   let index = 0;
   for (const { source, files } of plan) {
-    if (files.length === 0) throw new SourceReadError(`source ${source.name}: no file matches ${source.path} (resolved against ${baseDir})`);
     const sum: SourceSummary = { source: source.name, target: source.target, files_loaded: 0, files_skipped: 0, rows_read: 0, accepted: 0, duplicates: 0, conflicts: 0, rejected: 0, dst_gap: 0, dst_overlap: 0, late: 0, rejects_by_reason: {}, reconciled: true };
+    const add = (result: LoadResult) => {
+      opts.progress?.onFileDone?.(result);
+      loads.push(result);
+      sum.files_loaded++;
+      for (const k of ['rows_read', 'accepted', 'duplicates', 'conflicts', 'rejected', 'dst_gap', 'dst_overlap', 'late'] as const) sum[k] += result[k];
+      for (const [r, n] of Object.entries(result.rejects_by_reason)) sum.rejects_by_reason[r] = (sum.rejects_by_reason[r] ?? 0) + n;
+      if (result.rows_read !== result.accepted + result.duplicates + result.rejected) sum.reconciled = false;
+    };
+    // Database and change-event sources: batches, each in its own transaction (src/sources/postgres).
+    if (source.kind !== 'file') {
+      for (const result of await ingestDatabaseSource(engine, loaded, source, pz, { asOf: opts.asOf ?? null, vault: opts.vault })) add(result);
+      summaries.push(sum);
+      continue;
+    }
+    if (files.length === 0) throw new SourceReadError(`source ${source.name}: no file matches ${source.path} (resolved against ${baseDir})`);
     for (const file of files) {
       index++;
       const sha = await sha256File(file.path);
@@ -90,12 +105,7 @@ export async function ingest(engine: Engine, loaded: LoadedConfig, pz: Pseudonym
       } finally {
         if (timer) clearInterval(timer);
       }
-      opts.progress?.onFileDone?.(result);
-      loads.push(result);
-      sum.files_loaded++;
-      for (const k of ['rows_read', 'accepted', 'duplicates', 'conflicts', 'rejected', 'dst_gap', 'dst_overlap', 'late'] as const) sum[k] += result[k];
-      for (const [r, n] of Object.entries(result.rejects_by_reason)) sum.rejects_by_reason[r] = (sum.rejects_by_reason[r] ?? 0) + n;
-      if (result.rows_read !== result.accepted + result.duplicates + result.rejected) sum.reconciled = false;
+      add(result);
     }
     summaries.push(sum);
   }
