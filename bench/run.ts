@@ -2,7 +2,8 @@
 // run, each in its own process (so peak RSS is that workload's). Medians of BENCH_REPEAT runs.
 //   BENCH_ROWS   rows of the synthetic event log (default 10,000,000)
 //   BENCH_REPEAT runs per workload (default 3)
-//   BENCH_ONLY   comma list of parts to run: ingest,features (default: all)
+//   BENCH_ONLY   comma list of parts to run: ingest,features,postgres (default: all)
+//   BENCH_PG_ROWS rows of the Moodle log loaded from Postgres (default 1,000,000)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,7 +14,8 @@ const SHARED = path.resolve(ROOT, '../shared/bench');
 const DATA = path.join(ROOT, 'bench/.data');
 const ROWS = Number(process.env.BENCH_ROWS ?? 10_000_000);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
-const ONLY = (process.env.BENCH_ONLY ?? 'ingest,features').split(',');
+const ONLY = (process.env.BENCH_ONLY ?? 'ingest,features,postgres').split(',');
+const PG_ROWS = Number(process.env.BENCH_PG_ROWS ?? 1_000_000);
 
 export interface Measure {
   seconds: number;
@@ -72,8 +74,21 @@ async function benchIngest(csv: string) {
   results.ingest = { learnpipe: a, read_csv: b, ratio: a.seconds / b.seconds };
 }
 
-const csv = eventsFile();
+async function benchPostgres() {
+  const tsx = path.join(ROOT, 'node_modules/.bin/tsx');
+  const runs: Measure[] = [];
+  for (let i = 0; i < REPEAT; i++) runs.push(measure(tsx, ['bench/postgres-worker.ts', String(PG_ROWS), path.join(DATA, 'w-pg')]));
+  const s = summarize('learnpipe Postgres source (Moodle log → events)', runs);
+  const rate = PG_ROWS / s.seconds;
+  console.log('\nLoading from Postgres (embedded server, COPY batches; median of %d):', REPEAT);
+  console.log(`  ${s.label.padEnd(46)} ${fmt(s.seconds).padStart(7)} s  ${fmt(rate / 1000, 1)} k rows/s  peak RSS ${fmt(s.peak_rss_mb, 0)} MB`);
+  console.log(`  targets: ≥ 50 k rows/s (${rate >= 50_000 ? 'met' : 'NOT met'}), peak RSS < 1 GB (${s.peak_rss_mb < 1024 ? 'met' : 'NOT met'})`);
+  results.postgres = { ...s, rows: PG_ROWS, rows_per_s: rate };
+}
+
+const csv = ONLY.includes('ingest') || ONLY.includes('features') ? eventsFile() : '';
 if (ONLY.includes('ingest')) await benchIngest(csv);
+if (ONLY.includes('postgres')) await benchPostgres();
 if (ONLY.includes('features')) {
   const mod = path.join(ROOT, 'bench/features-run.ts');
   if (existsSync(mod)) {

@@ -62,8 +62,8 @@ export function lmsDatabaseSourceSchemas<F extends z.ZodType<Record<string, unkn
         .strict(),
       /** Names a row in rejects (`<table>:<row_key>=<value>`); defaults to the incremental column. */
       row_key: identifier.optional(),
-      /** Rows per batch: each batch is fetched from a cursor and committed in its own warehouse transaction. */
-      batch_rows: z.number().int().positive().default(50_000),
+      /** Rows per batch: each batch is streamed by Postgres (COPY) to a landing file and committed in its own warehouse transaction. */
+      batch_rows: z.number().int().positive().default(100_000),
       /** Keep each batch's landed CSV under <warehouse folder>/landing/<source>/ after it commits (default: deleted). */
       keep_landing: z.boolean().default(false),
       /** For change data capture: the table whose changes feed this source (default: `table`). A query must name it unqualified. */
