@@ -58,7 +58,9 @@ function knownKeys(schema: z.ZodType, p: PropertyKey[]): string[] {
     for (let guard = 0; guard < 10 && s; guard++) {
       const def = s._zod?.def ?? s.def;
       if (!def) return;
-      if (def.type === 'default' || def.type === 'optional' || def.type === 'nullable' || def.type === 'pipe') s = def.innerType ?? def.in;
+      // A preprocess step (a pipe from a transform) leads to the schema it feeds.
+      if (def.type === 'pipe' && (def.in?._zod?.def ?? def.in?.def)?.type === 'transform') s = def.out;
+      else if (def.type === 'default' || def.type === 'optional' || def.type === 'nullable' || def.type === 'pipe') s = def.innerType ?? def.in;
       else if (def.type === 'union') s = def.options.find((o: any) => (o._zod?.def ?? o.def)?.type === 'object') ?? def.options[0];
       else return;
     }
