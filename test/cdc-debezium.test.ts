@@ -3,7 +3,9 @@
 // file loads once; replayed events (at or before the last applied LSN) apply nothing twice.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { openProject, writeProject } from './helpers/ingest-fixture.js';
+import type { Engine } from '../src/engine/engine.js';
 
 const T = 1_714_608_000;
 const CONFIG = `warehouse: wh.duckdb
@@ -36,7 +38,7 @@ function envelope(op: string, before: object | null, after: object | null, lsn: 
   return JSON.stringify(opts.wrapped ? { schema: { type: 'struct', name: 'moodle.public.mdl_grade_grades.Envelope' }, payload } : payload);
 }
 
-async function grades(engine: { all: <T>(sql: string) => Promise<T[]> }) {
+async function grades(engine: Engine) {
   return (await engine.all<{ assessment_id: string; score: number }>(`SELECT assessment_id, score FROM assessments ORDER BY assessment_id`)).map((r) => [r.assessment_id, Number(r.score)]);
 }
 
@@ -78,8 +80,37 @@ test('Debezium change files: snapshot, inserts, updates, deletes; bad lines reje
     envelope('u', grade(4, 14, 8), grade(4, 14, 3, T + 120), 3000),
     envelope('d', grade(1, 11, 5), null, 3100),
   ];
-  await import('node:fs').then((fs) => fs.writeFileSync(`${dir}/changes/002.jsonl`, lines2.join('\n') + '\n'));
+  writeFileSync(`${dir}/changes/002.jsonl`, lines2.join('\n') + '\n');
   await p.run();
   assert.deepEqual(await grades(p.engine), [['dbz_grades:2', 9.5], ['dbz_grades:4', 3]]);
   await p.engine.close();
+});
+
+test('netChanges: a sequence of row changes folds into the rows to remove and the rows to load', async () => {
+  const { netChanges } = await import('../src/sources/postgres/cdc.js');
+  const ch = (op: 'upsert' | 'delete', id: string, v: string) => ({ op, row: { id, v }, name: `t:id=${id}` });
+  const folded = netChanges(
+    [
+      ch('upsert', '1', 'a'), // inserted, then updated, then deleted: nothing
+      ch('delete', '1', 'a'),
+      ch('upsert', '1', 'b'),
+      ch('delete', '1', 'b'),
+      ch('delete', '2', 'old'), // existed: remove the old image, load the last one
+      ch('upsert', '2', 'new'),
+      ch('delete', '2', 'new'),
+      ch('upsert', '2', 'newer'),
+      ch('delete', '3', 'gone'), // existed, deleted
+      ch('upsert', '4', 'x'), // inserted
+    ],
+    'id',
+  );
+  assert.deepEqual(folded.map((c) => [c.op, c.row.id, c.row.v]), [
+    ['delete', '2', 'old'],
+    ['delete', '3', 'gone'],
+    ['upsert', '2', 'newer'],
+    ['upsert', '4', 'x'],
+  ]);
+  // Rows without the key column are left as they are (applied one run at a time).
+  const noKey = [ch('upsert', '1', 'a')].map((c) => ({ ...c, row: { v: c.row.v } }));
+  assert.deepEqual(netChanges(noKey, 'id'), noKey);
 });

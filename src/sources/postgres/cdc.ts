@@ -125,6 +125,26 @@ function rawRelation(msg: Pgoutput.MessageRelation): void {
   for (const c of msg.columns) c.parser = (v: unknown) => v;
 }
 
+/**
+ * The net effect of a sequence of table changes, per row (by its key column): the row as it was before
+ * (to remove what it mapped to) and as it is after (to load), as one run of deletes then one run of
+ * upserts. Equivalent to applying them one by one, at the cost of two mapping passes instead of one per
+ * change. Changes whose rows lack the key column are kept as they are.
+ */
+export function netChanges(changes: RowChange[], key: string): RowChange[] {
+  if (!changes.every((c) => c.row[key] !== undefined && c.row[key] !== null)) return changes;
+  const rows = new Map<string, { before: RowChange | null; after: RowChange | null }>();
+  for (const c of changes) {
+    const id = c.row[key]!;
+    let r = rows.get(id);
+    // A row whose first change is a delete (of its old image) existed before: that image is what to remove.
+    if (!r) rows.set(id, (r = { before: c.op === 'delete' ? c : null, after: null }));
+    r.after = c.op === 'upsert' ? c : null;
+  }
+  const all = [...rows.values()];
+  return [...all.flatMap((r) => (r.before ? [r.before] : [])), ...all.flatMap((r) => (r.after ? [r.after] : []))];
+}
+
 function rowName(source: PostgresSourceConfig, table: CdcTable, row: TextRow): string {
   const key = source.row_key ?? source.incremental.column;
   return `${table.bare}:${key}=${row[key] ?? '?'}`;
@@ -239,8 +259,9 @@ export async function cdcRun(
     const last = txns[txns.length - 1].commitLsn;
     await engine.transaction(async () => {
       for (const source of loaded.config.sources) {
-        const changes = txns.flatMap((t) => t.changes.get(source.name) ?? []);
-        if (!changes.length || source.kind !== 'postgres') continue;
+        if (source.kind !== 'postgres') continue;
+        const changes = netChanges(txns.flatMap((t) => t.changes.get(source.name) ?? []), source.row_key ?? source.incremental.column);
+        if (!changes.length) continue;
         const table = byName.get(changes[0].name)!;
         // Runs of the same operation, each turned into source rows (through the query for query sources).
         const rowsOut: RowChange[] = [];
