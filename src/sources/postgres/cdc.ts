@@ -8,7 +8,7 @@
 import type pg from 'pg';
 import { PgoutputParser } from 'pg-logical-replication/dist/output-plugins/pgoutput/pgoutput-parser.js';
 import type { Pgoutput } from 'pg-logical-replication';
-import type { Engine } from '../../engine/engine.js';
+import { EngineError, type Engine } from '../../engine/engine.js';
 import type { LoadedConfig } from '../../config/load.js';
 import type { PostgresSourceConfig } from '../../config/schema.js';
 import type { ReplicationConfig } from '../../config/sources-postgres.js';
@@ -234,7 +234,13 @@ export async function cdcRun(
       // Only whole transactions are peeked; a batch without a commit cannot make progress.
       if (!txns.length) throw new SourceReadError(`replication: slot ${rep.slot} returned changes without a commit; raise replication.batch_changes`);
       const limit = opts.maxTransactions !== undefined ? opts.maxTransactions - out.transactions : Infinity;
-      await applyTransactions(txns.slice(0, Math.max(0, limit)));
+      try {
+        await applyTransactions(txns.slice(0, Math.max(0, limit)));
+      } catch (err) {
+        // Postgres went away mid-apply: the warehouse transaction rolled back, nothing was confirmed.
+        if (err instanceof SourceReadError || err instanceof EngineError || !(err instanceof Error) || !('code' in err || /connection|terminat/i.test(err.message))) throw err;
+        throw new SourceReadError(`replication: lost Postgres while applying changes (${safeMessage(err)}); applied up to ${applied ?? 'nothing'}; the next run resumes from there`, { cause: err });
+      }
       if (out.transactions >= (opts.maxTransactions ?? Infinity)) break;
     }
     return out;

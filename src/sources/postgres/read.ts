@@ -137,6 +137,11 @@ export async function ingestPostgresSource(engine: Engine, loaded: LoadedConfig,
       }
       const tail = lastRowTail(filePath);
       if (!tail) throw new SourceReadError(`${what}: could not read the position from the batch just landed (${filePath})`);
+      // A full batch that ends where it started cannot make progress (more rows share one time than a batch holds).
+      if (rowCount === source.batch_rows && tail.position === position) {
+        rmSync(filePath, { force: true });
+        throw new SourceReadError(`${what}: more than batch_rows (${source.batch_rows}) rows have ${source.incremental.column} = ${position}; raise batch_rows`);
+      }
       const file: SourceFile = { path: filePath, relPath: path.relative(baseDir, filePath) || filePath, size: statSync(filePath).size };
       const fileSource = asFileSource(source, file.relPath);
       const result = await engine.transaction(async () => {
