@@ -4,12 +4,13 @@
 // SIGKILL mid-stream resumes without loss or duplication (compared with a full reload).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { startPostgres, type TestPostgres } from './helpers/pg.js';
 import { canonicalSnapshot, createMoodle, moodleSources, T0 } from './helpers/moodle.js';
 import { openProject, testPseudonymizer, writeProject } from './helpers/ingest-fixture.js';
 import { cdcRun, cdcSetup } from '../src/sources/postgres/cdc.js';
+import { TEST_KEY_HEX } from './helpers/tmp.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const TABLES = ['assessments', 'enrollments', 'identity_links', 'users'];
@@ -59,12 +60,13 @@ test('setup creates the publication and slot; inserts, updates and deletes are a
   await db.sql(`INSERT INTO mdl_user_enrolments (status, enrolid, userid, timestart, timecreated, timemodified) VALUES (0, 2, 21, ${T0 + 11 * 86400}, ${T0 + 11 * 86400}, ${T0 + 11 * 86400})`);
   await db.sql(`UPDATE mdl_user_enrolments SET enrolid = 2, timemodified = ${T0 + 12 * 86400} WHERE id = 4`); // moves to another course
   await db.sql(`UPDATE mdl_user SET email = 'renamed@example.org' WHERE id = 5`);
+  await db.sql(`DELETE FROM mdl_user WHERE id = 7`); // their grades and enrolments stay, under the Moodle id alone
   await db.sql(`UPDATE mdl_grade_grades SET finalgrade = 99 WHERE id = 4`); // above the maximum: rejected
   await db.sql(`UPDATE mdl_logstore_standard_log SET ip = '' WHERE false`); // a table not replicated
 
   const r = await cdcRun(p.engine, p.loaded, testPseudonymizer(), { asOf: null });
-  assert.equal(r.transactions, 8);
-  assert.equal(r.deletes, 2);
+  assert.equal(r.transactions, 9);
+  assert.equal(r.deletes, 3);
   assert.equal(r.upserts, 8);
   assert.ok(r.loads.every((l) => l.rows_read === l.accepted + l.duplicates + l.rejected), 'every load reconciles');
   const rejects = await p.engine.all<{ location: string; reason: string }>(`SELECT location, reason FROM rejects`);
@@ -118,4 +120,25 @@ test('a consumer killed with SIGKILL mid-stream resumes without loss or duplicat
   assert.ok(r.transactions > 0 && r.transactions < statements.length, `resumed with the rest (${r.transactions})`);
   assert.deepEqual(await canonicalSnapshot(again.engine, TABLES), await fullReload());
   await again.engine.close();
+});
+
+test('the CLI: cdc run without a slot exits 3; cdc setup, then cdc run applies the waiting changes', async () => {
+  const dir = writeProject({ 'pipeline.yaml': `warehouse: wh.duckdb\n${moodleSources()}${REPLICATION.replace('slot: learnpipe_test', 'slot: cli_slot').replace('publication: learnpipe_test', 'publication: cli_pub')}` });
+  const env = { ...process.env, LEARNPIPE_PSEUDONYM_KEY: TEST_KEY_HEX };
+  const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(ROOT, 'bin/learnpipe.js'), ...args, '-c', 'pipeline.yaml'], { cwd: dir, env, encoding: 'utf8' });
+  const early = cli('cdc', 'run');
+  assert.equal(early.status, 3, early.stderr);
+  assert.match(early.stderr, /no slot named cli_slot; run `learnpipe cdc setup` first/);
+  const setup = cli('cdc', 'setup');
+  assert.equal(setup.status, 0, setup.stderr);
+  assert.match(setup.stdout, /slot cli_slot: created/);
+  await db.sql(`UPDATE mdl_grade_grades SET finalgrade = 1 WHERE id = 6`);
+  await db.sql(`DELETE FROM mdl_user_enrolments WHERE id = 6`);
+  const run = spawnSync(process.execPath, [path.join(ROOT, 'bin/learnpipe.js'), '--json', 'cdc', 'run', '-c', 'pipeline.yaml'], { cwd: dir, env, encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  const out = JSON.parse(run.stdout);
+  assert.equal(out.transactions, 2);
+  assert.equal(out.upserts, 1);
+  assert.equal(out.deletes, 1);
+  assert.equal(cli('cdc', 'run').stdout.trim().split('\n')[0], 'applied 0 transaction(s): 0 insert/update(s), 0 delete(s) (0 canonical rows removed), 0 rejected; confirmed LSN ' + out.lsn);
 });
