@@ -74,6 +74,8 @@ test('loads a Moodle database, then only what was added; rejects name the row; e
     ['moodle_grades', 'mdl_grade_grades:id=1', 'score_out_of_range', 'score'],
     ['moodle_log', 'mdl_logstore_standard_log:id=3201', 'unknown_event_type', 'event_type'],
   ]);
+  const raw = await p.engine.one<{ raw: string }>(`SELECT raw FROM rejects WHERE source = 'moodle_log'`);
+  assert.equal(raw!.raw, `3201,3,\\local_custom\\event\\something_odd,0,1,${T0 + 3 * 86400}`, 'the raw text is the row as read, without bookkeeping columns');
   // Nothing new: a third run reads nothing from the key-ordered sources.
   const third = await p.run('2024-06-03');
   assert.equal(third.sources.find((s) => s.source === 'moodle_log')!.rows_read, 0);

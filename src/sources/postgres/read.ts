@@ -165,8 +165,10 @@ export async function ingestPostgresSource(engine: Engine, loaded: LoadedConfig,
   return results;
 }
 
-/** Renames the batch's rejects from file:line to <table>:<row key>=<value>, read from the line's key field. */
+/** Renames the batch's rejects from file:line to <table>:<row key>=<value>, read from the line's key field (from the file: the raw text in rejects may be redacted). */
 async function nameRejectedRows(engine: Engine, loadId: number, file: SourceFile, rowLabel: string, rowKey: string): Promise<void> {
+  // The raw text kept with a reject is the source row: without the two bookkeeping columns at its end.
+  await engine.run(`UPDATE rejects SET raw = regexp_replace(raw, ',[0-9a-f]*,[0-9a-f]*$', '') WHERE load_id = $1 AND raw IS NOT NULL`, [loadId]);
   const locs = await engine.all<{ location: string }>(`SELECT DISTINCT location FROM rejects WHERE load_id = $1`, [loadId]);
   const lines = locs.map((l) => Number(l.location.slice(file.relPath.length + 1))).filter((n) => Number.isInteger(n) && n > 1);
   if (!lines.length) return;
