@@ -193,9 +193,13 @@ export async function loadFile(
   const keyHash = `hash(${keyList})`;
   // Rows already loaded can only repeat when the target holds any.
   const targetEmpty = !(await engine.one(`SELECT 1 AS x FROM ${sel.table} LIMIT 1`));
-  await engine.run(`CREATE TEMP TABLE __repeat AS
-    SELECT ${keyList} FROM ${keySrc} c WHERE ${keyHash} IN (SELECT ${keyHash} AS h FROM ${keySrc} c GROUP BY h HAVING count(*) > 1) GROUP BY ${keyList} HAVING count(*) > 1
-    ${targetEmpty ? '' : `UNION SELECT ${spec.key.map((k) => `c.${k}`).join(', ')} FROM ${keySrc} c WHERE EXISTS (SELECT 1 FROM ${sel.table} e WHERE ${keyEq('e', 'c')})`}`);
+  await engine.run(`DROP TABLE IF EXISTS __hrepeat`);
+  await engine.run(`CREATE TEMP TABLE __hrepeat AS SELECT ${keyHash} AS h FROM ${keySrc} c GROUP BY h HAVING count(*) > 1`);
+  const hashRepeats = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM __hrepeat`))?.n ?? 0) > 0;
+  const inBatch = `SELECT ${keyList} FROM ${keySrc} c WHERE ${keyHash} IN (SELECT h FROM __hrepeat) GROUP BY ${keyList} HAVING count(*) > 1`;
+  const loaded = `SELECT ${spec.key.map((k) => `c.${k}`).join(', ')} FROM ${keySrc} c WHERE EXISTS (SELECT 1 FROM ${sel.table} e WHERE ${keyEq('e', 'c')})`;
+  const parts = [...(hashRepeats ? [inBatch] : []), ...(targetEmpty ? [] : [loaded])];
+  await engine.run(parts.length ? `CREATE TEMP TABLE __repeat AS ${parts.join(' UNION ')}` : `CREATE TEMP TABLE __repeat AS SELECT ${keyList} FROM ${keySrc} c LIMIT 0`);
   const repeats = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM __repeat`))?.n ?? 0);
   await engine.run(`DROP TABLE IF EXISTS __class`);
   const firstWins = spec.mode === 'first_wins';
@@ -349,7 +353,7 @@ export async function loadFile(
   // Saved before the warehouse commits: a crash in between leaves extra vault entries, never missing ones.
   if (opts.vault) opts.vault.save();
   for (const v of ['__cand', MK, M]) await engine.run(`DROP VIEW IF EXISTS ${v}`);
-  for (const t of [MAPPED, '__repeat', '__class', '__winners', '__rej', '__rawlines', MALFORMED, ...compiled.keyRoles.map((r) => `__k_${r.role}`)]) await engine.run(`DROP TABLE IF EXISTS ${t}`);
+  for (const t of [MAPPED, '__hrepeat', '__repeat', '__class', '__winners', '__rej', '__rawlines', MALFORMED, ...compiled.keyRoles.map((r) => `__k_${r.role}`)]) await engine.run(`DROP TABLE IF EXISTS ${t}`);
   return result;
 }
 
