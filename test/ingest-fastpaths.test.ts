@@ -112,3 +112,27 @@ test('repeats are found in a batch and against loaded rows, with the general rul
     await engine.close();
   }
 });
+
+test('CSV values are trimmed exactly as trim() trims them, whatever spaces they carry', async () => {
+  // Every kind of space DuckDB's trim() removes (Unicode Zs), plus characters it keeps (tab, zero-width
+  // space, a combining accent), at either end of event ids.
+  const ends = [' ', '\u00a0', '\u2003', '\u3000', '\t', '\u200b', '\u0301', 'é', ''];
+  const ids = ends.flatMap((a) => ends.map((b) => `${a}x${ends.indexOf(a)}_${ends.indexOf(b)}${b}`));
+  const csv = 'id,uid,t,ts\n' + ids.map((id) => `"${id}",u1,view,2024-06-01 10:00:00`).join('\n') + '\n';
+  const dir = writeProject({
+    'pipeline.yaml': `warehouse: wh.duckdb\nsources:\n${source('ev', 'raw/a.csv', '{ column: ts, format: local, timezone: UTC }')}`,
+    'raw/a.csv': csv,
+  });
+  const { engine, run } = await openProject(dir);
+  try {
+    await run('2024-12-01');
+    const got = await engine.all<{ id: string }>(`SELECT event_id AS id FROM events ORDER BY 1`);
+    await engine.run(`CREATE TEMP TABLE raw_ids (id VARCHAR)`);
+    await engine.appendRows('raw_ids', ids.map((id) => [id]));
+    const want = await engine.all<{ id: string }>(`SELECT 'ev:' || trim(id) AS id FROM raw_ids ORDER BY 1`);
+    assert.equal(got.length, ids.length);
+    assert.deepEqual(got, want);
+  } finally {
+    await engine.close();
+  }
+});
