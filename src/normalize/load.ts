@@ -64,7 +64,7 @@ function targetSelect(source: FileSourceConfig, loadId: number): { table: string
   const sel = (table: string, cols: string[], exprs: string[] = cols) => ({
     table,
     cols: [...cols, ...(table === 'identity_links' ? [] : ['source', 'load_id'])],
-    from: `SELECT m.__row, ${exprs.map((e, i) => (e === cols[i] ? `m.${e}` : `${e} AS ${cols[i]}`)).join(', ')}${table === 'identity_links' ? '' : `, ${common}`} FROM ${MK} m WHERE m.__reject IS NULL`,
+    from: `SELECT m.__row, ${exprs.map((e, i) => (e === cols[i] ? `m.${e}` : `${e} AS ${cols[i]}`)).join(', ')}${table === 'identity_links' ? '' : `, ${common}`} FROM ${MK} m WHERE m.__check IS NULL`,
   });
   switch (source.target) {
     case 'events':
@@ -126,11 +126,14 @@ export async function loadFile(
   // Row ids of a table written inside a transaction start at an arbitrary base but follow insertion
   // (file) order, so a row's position in the file is its row id minus the smallest.
   const base = Number((await engine.one<{ b: unknown }>(`SELECT coalesce(min(rowid), 0) AS b FROM ${MAPPED}`))?.b ?? 0);
-  await engine.run(`CREATE OR REPLACE TEMP VIEW ${M} AS SELECT rowid - ${base} AS __row, * FROM ${MAPPED}`);
+  const derived = compiled.derived.map(([a, e]) => `, ${e} AS ${a}`).join('');
+  await engine.run(`CREATE OR REPLACE TEMP VIEW ${M} AS SELECT rowid - ${base} AS __row, *${derived} FROM ${MAPPED}`);
+  const isDerived = (col: string) => compiled.derived.some(([a]) => a === col);
 
   // Free-text fields that may carry personal data: redact (or refuse) emails, phone numbers and ids.
   let piiRedacted = 0;
   for (const f of source.free_text) {
+    if (isDerived(f)) continue; // not mapped: always empty
     const found = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM ${MAPPED} WHERE ${piiFindSql(f)}`))?.n ?? 0);
     if (found && config.privacy.pii_action === 'fail') {
       throw new SourceReadError(`source ${source.name}: ${file.relPath}: ${found} value(s) of ${f} look like personal data (an email, phone number or national id); clean the source or set privacy.pii_action: redact`);
@@ -160,13 +163,16 @@ export async function loadFile(
   }
   const joins: string[] = [];
   const keyCols: string[] = [];
+  // Each role's few distinct keys are resolved to people first (a small table), so the mapped rows
+  // need one join per role, on the raw value.
   for (const r of compiled.keyRoles) {
-    joins.push(`LEFT JOIN __keys k_${r.role} ON k_${r.role}.role = '${r.role}' AND k_${r.role}.raw = m.${r.column}`);
+    const person = r.role === 'user' || r.role === 'manager';
+    await engine.run(`DROP TABLE IF EXISTS __k_${r.role}`);
+    await engine.run(`CREATE TEMP TABLE __k_${r.role} AS SELECT k.raw, k.kind, k.pseudonym${person ? ', coalesce(im.user_id, k.pseudonym) AS person' : ''}
+      FROM __keys k${person ? ' LEFT JOIN identity_map im ON im.key_kind = k.kind AND im.key_pseudonym = k.pseudonym' : ''} WHERE k.role = '${r.role}'`);
+    joins.push(`LEFT JOIN __k_${r.role} k_${r.role} ON k_${r.role}.raw = m.${r.column}`);
     keyCols.push(`k_${r.role}.kind AS ${r.role}_kind`, `k_${r.role}.pseudonym AS ${r.role}_pseudonym`);
-    if (r.role === 'user' || r.role === 'manager') {
-      joins.push(`LEFT JOIN identity_map im_${r.role} ON im_${r.role}.key_kind = k_${r.role}.kind AND im_${r.role}.key_pseudonym = k_${r.role}.pseudonym`);
-      keyCols.push(`coalesce(im_${r.role}.user_id, k_${r.role}.pseudonym) AS ${r.role === 'user' ? 'user_id' : 'manager_id'}`);
-    }
+    if (person) keyCols.push(`k_${r.role}.person AS ${r.role === 'user' ? 'user_id' : 'manager_id'}`);
   }
   await engine.run(`CREATE OR REPLACE TEMP VIEW ${MK} AS SELECT m.*${keyCols.length ? ', ' + keyCols.join(', ') : ''} FROM ${M} m ${joins.join(' ')}`);
 
@@ -178,17 +184,27 @@ export async function loadFile(
   const keyList = spec.key.join(', ');
 
   // Classify repeats. Only keys that occur twice in the batch or already exist are examined, so the
-  // common case (all new, all distinct) costs one aggregation.
+  // common case (all new, all distinct) costs one aggregation, of the keys' hashes: a key can only
+  // repeat if its hash does, and grouping integers is far cheaper than grouping text.
   await engine.run(`CREATE TEMP VIEW __cand AS ${sel.from}`);
   await engine.run(`DROP TABLE IF EXISTS __repeat`);
   // Keys that do not involve people (event and attempt ids) are found without resolving identities.
-  const keySrc = spec.key.some((k) => ['user_id', 'key_pseudonym', 'source'].includes(k)) ? '__cand' : `(SELECT ${keyList} FROM ${M} WHERE __reject IS NULL)`;
-  await engine.run(`CREATE TEMP TABLE __repeat AS
-    SELECT ${keyList} FROM ${keySrc} c GROUP BY ${keyList} HAVING count(*) > 1
-    UNION SELECT ${spec.key.map((k) => `c.${k}`).join(', ')} FROM ${keySrc} c WHERE EXISTS (SELECT 1 FROM ${sel.table} e WHERE ${keyEq('e', 'c')})`);
+  const keySrc = spec.key.some((k) => ['user_id', 'key_pseudonym', 'source'].includes(k)) ? '__cand' : `(SELECT ${keyList} FROM ${M} WHERE __check IS NULL)`;
+  const keyHash = `hash(${keyList})`;
+  // Rows already loaded can only repeat when the target holds any.
+  const targetEmpty = !(await engine.one(`SELECT 1 AS x FROM ${sel.table} LIMIT 1`));
+  await engine.run(`DROP TABLE IF EXISTS __hrepeat`);
+  await engine.run(`CREATE TEMP TABLE __hrepeat AS SELECT ${keyHash} AS h FROM ${keySrc} c GROUP BY h HAVING count(*) > 1`);
+  const hashRepeats = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM __hrepeat`))?.n ?? 0) > 0;
+  const inBatch = `SELECT ${keyList} FROM ${keySrc} c WHERE ${keyHash} IN (SELECT h FROM __hrepeat) GROUP BY ${keyList} HAVING count(*) > 1`;
+  const loaded = `SELECT ${spec.key.map((k) => `c.${k}`).join(', ')} FROM ${keySrc} c WHERE EXISTS (SELECT 1 FROM ${sel.table} e WHERE ${keyEq('e', 'c')})`;
+  const parts = [...(hashRepeats ? [inBatch] : []), ...(targetEmpty ? [] : [loaded])];
+  await engine.run(parts.length ? `CREATE TEMP TABLE __repeat AS ${parts.join(' UNION ')}` : `CREATE TEMP TABLE __repeat AS SELECT ${keyList} FROM ${keySrc} c LIMIT 0`);
+  const repeats = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM __repeat`))?.n ?? 0);
   await engine.run(`DROP TABLE IF EXISTS __class`);
   const firstWins = spec.mode === 'first_wins';
-  await engine.run(`CREATE TEMP TABLE __class AS
+  if (!repeats) await engine.run(`CREATE TEMP TABLE __class (__row BIGINT, status VARCHAR)`);
+  else await engine.run(`CREATE TEMP TABLE __class AS
     WITH rows AS (
       SELECT c.__row, ${spec.key.map((k) => `c.${k}`).join(', ')}, ${contentHash} AS h FROM __cand c SEMI JOIN __repeat r ON ${keyEq('r', 'c')}
       UNION ALL
@@ -208,12 +224,17 @@ export async function loadFile(
     FROM ranked WHERE __row >= 0`);
 
   // Too late to admit: rows older than the watermark minus the lookback that are not repeats of a loaded row.
-  await engine.run(`UPDATE __class SET status = 'late' WHERE status = 'accept' AND __row IN (SELECT __row FROM ${M} WHERE __too_late)`);
-  await engine.run(`INSERT INTO __class SELECT m.__row, 'late' FROM ${M} m WHERE m.__too_late AND m.__reject IS NULL AND NOT EXISTS (SELECT 1 FROM __class x WHERE x.__row = m.__row)`);
+  // (Without a watermark the flag is the constant false.)
+  if (!isDerived('__too_late')) {
+    await engine.run(`UPDATE __class SET status = 'late' WHERE status = 'accept' AND __row IN (SELECT __row FROM ${M} WHERE __too_late)`);
+    await engine.run(`INSERT INTO __class SELECT m.__row, 'late' FROM ${M} m WHERE m.__too_late AND m.__check IS NULL AND NOT EXISTS (SELECT 1 FROM __class x WHERE x.__row = m.__row)`);
+  }
+  // Most batches have no repeat and nothing late: then no row needs excluding, and no scan joins __class.
+  const classified = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM __class WHERE status <> 'accept'`))?.n ?? 0) > 0;
 
   const cols = sel.cols.join(', ');
   if (firstWins) {
-    await engine.run(`INSERT INTO ${sel.table} (${cols}) SELECT ${cols} FROM __cand c ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = c.__row`);
+    await engine.run(`INSERT INTO ${sel.table} (${cols}) SELECT ${cols} FROM __cand c${classified ? ` ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = c.__row` : ''}`);
   } else {
     // Last wins: the batch's final version of each key replaces what the warehouse held.
     await engine.run(`DROP TABLE IF EXISTS __winners`);
@@ -225,18 +246,20 @@ export async function loadFile(
 
   // Every count in one scan of the mapped rows (plus the small classification and malformed tables).
   const notAccepted = `(SELECT __row FROM __class WHERE status <> 'accept')`;
+  // An accepted row: mapped without a reject reason (__check is NULL) and not classified otherwise.
+  const ok = `m.__check IS NULL${classified ? ' AND x.__row IS NULL' : ''}`;
   const counts = await engine.one<Record<string, unknown>>(
-    `SELECT count(*) AS staged, count(*) FILTER (WHERE m.__reject IS NOT NULL) AS mapped_rejects,
-       count(*) FILTER (WHERE m.__reject IS NULL AND m.__dst_gap AND x.__row IS NULL) AS dst_gap,
-       count(*) FILTER (WHERE m.__reject IS NULL AND m.__dst_overlap AND x.__row IS NULL) AS dst_overlap
-       ${spec.time ? `, min(m.${spec.time}) FILTER (WHERE m.__reject IS NULL AND x.__row IS NULL) AS min_t,
-         max(m.${spec.time}) FILTER (WHERE m.__reject IS NULL AND x.__row IS NULL) AS max_t,
-         count(*) FILTER (WHERE m.__reject IS NULL AND x.__row IS NULL AND m.${spec.time} < CAST($1 AS TIMESTAMP)) AS late` : ''},
+    `SELECT count(*) AS staged, count(*) FILTER (WHERE m.__check IS NOT NULL) AS mapped_rejects,
+       count(*) FILTER (WHERE ${ok} AND m.__dst_gap) AS dst_gap,
+       count(*) FILTER (WHERE ${ok} AND m.__dst_overlap) AS dst_overlap
+       ${spec.time ? `, min(m.${spec.time}) FILTER (WHERE ${ok}) AS min_t,
+         max(m.${spec.time}) FILTER (WHERE ${ok}) AS max_t,
+         count(*) FILTER (WHERE ${ok} AND m.${spec.time} < CAST($1 AS TIMESTAMP)) AS late` : ''},
        (SELECT count(*) FROM ${MALFORMED}) AS malformed,
        (SELECT count(*) FROM __class WHERE status = 'duplicate') AS duplicates,
        (SELECT count(*) FROM __class WHERE status = 'conflict') AS conflicts,
        (SELECT count(*) FROM __class WHERE status = 'late') AS too_late
-     FROM ${M} m LEFT JOIN ${notAccepted} x ON x.__row = m.__row`,
+     FROM ${M} m${classified ? ` LEFT JOIN ${notAccepted} x ON x.__row = m.__row` : ''}`,
     spec.time ? [wmBefore ?? '1900-01-01'] : undefined,
   );
   // Rejects: mapping failures, conflicting repeats, rows too late and malformed lines, each with
@@ -247,12 +270,12 @@ export async function loadFile(
   await engine.run(`DROP TABLE IF EXISTS __rej`);
   await engine.run(`CREATE TEMP TABLE __rej AS
     SELECT r.__row, r.__row + 1 + ${header} + (SELECT count(*) FROM (SELECT line - ${header} - row_number() OVER (ORDER BY line) AS valid_before FROM ${MALFORMED}) mf WHERE mf.valid_before <= r.__row) AS line,
-      r.reason, r.field, r.detail, s.__raw AS raw
+      r.reason, r.field, r.detail, ${isDerived('__raw') ? 'CAST(NULL AS VARCHAR)' : 's.__raw'} AS raw
     FROM (
-      SELECT __row, __reject AS reason, __field AS field, __detail AS detail FROM ${M} WHERE __reject IS NOT NULL
+      SELECT __row, __reject AS reason, __field AS field, __detail AS detail FROM ${M} WHERE __check IS NOT NULL
       UNION ALL SELECT __row, 'conflicting_duplicate', '${spec.key.join('+')}', ${conflictDetail} FROM __class WHERE status = 'conflict'
       UNION ALL SELECT __row, 'late_beyond_lookback', 'timestamp', 'older than the source watermark minus lookback_days (${lookback}); raise lookback_days to admit it' FROM __class WHERE status = 'late'
-    ) r JOIN ${MAPPED} s ON s.rowid = r.__row + ${base}`);
+    ) r${isDerived('__raw') ? '' : ` JOIN ${MAPPED} s ON s.rowid = r.__row + ${base}`}`);
   if (source.format !== 'parquet') {
     const lines = (await engine.all<{ line: number }>(`SELECT DISTINCT line FROM __rej ORDER BY line`)).map((r) => Number(r.line));
     const raw = await readLines(file.path, lines);
@@ -282,11 +305,11 @@ export async function loadFile(
     await engine.run(`DELETE FROM identity_links l WHERE l.source = '${source.name}' AND EXISTS (SELECT 1 FROM __keys k WHERE k.role = 'user' AND k.kind = l.key_kind AND k.pseudonym = l.key_pseudonym)`);
     await engine.run(`INSERT INTO identity_links (source, key_kind, key_pseudonym, employee_id_pseudonym, email_pseudonym)
       SELECT '${source.name}', user_kind, user_pseudonym, CASE WHEN user_kind = 'employee_id' THEN user_pseudonym END, ${source.fields.email ? 'arg_max(email_pseudonym, __row)' : 'NULL'}
-      FROM ${MK} WHERE __reject IS NULL AND user_pseudonym IS NOT NULL GROUP BY user_kind, user_pseudonym`);
+      FROM ${MK} WHERE __check IS NULL AND user_pseudonym IS NOT NULL GROUP BY user_kind, user_pseudonym`);
   }
 
   // Content names and ids seen in this batch (events and assessments carry objects).
-  if (isEventLike) await mergeContent(engine, source, sel.table === 'events' ? 'timestamp_utc' : 'submitted_at');
+  if (isEventLike) await mergeContent(engine, source, sel.table === 'events' ? 'timestamp_utc' : 'submitted_at', classified);
 
   const n = (k: string) => Number(counts?.[k] ?? 0);
   const rowsRead = n('staged') + n('malformed');
@@ -330,14 +353,15 @@ export async function loadFile(
   // Saved before the warehouse commits: a crash in between leaves extra vault entries, never missing ones.
   if (opts.vault) opts.vault.save();
   for (const v of ['__cand', MK, M]) await engine.run(`DROP VIEW IF EXISTS ${v}`);
-  for (const t of [MAPPED, '__repeat', '__class', '__winners', '__rej', '__rawlines', MALFORMED]) await engine.run(`DROP TABLE IF EXISTS ${t}`);
+  for (const t of [MAPPED, '__hrepeat', '__repeat', '__class', '__winners', '__rej', '__rawlines', MALFORMED, ...compiled.keyRoles.map((r) => `__k_${r.role}`)]) await engine.run(`DROP TABLE IF EXISTS ${t}`);
   return result;
 }
 
 /** Merges the batch's content ids and names into content_names and content (the latest name is the title). */
-async function mergeContent(engine: Engine, source: FileSourceConfig, timeCol: string): Promise<void> {
+async function mergeContent(engine: Engine, source: FileSourceConfig, timeCol: string, classified: boolean): Promise<void> {
   const type = source.fields.object?.type ?? null;
-  const accepted = `(SELECT m.* FROM ${M} m ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = m.__row WHERE m.__reject IS NULL)`;
+  const exclude = classified ? ` ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = m.__row` : '';
+  const accepted = `(SELECT m.* FROM ${M} m${exclude} WHERE m.__check IS NULL)`;
   const courseCols = source.target === 'events' ? `UNION ALL SELECT course_id, course_name, ${timeCol}, 'course' AS type, course_id AS course FROM ${accepted} a WHERE course_id IS NOT NULL` : '';
   await engine.run(`DROP TABLE IF EXISTS __content_batch`);
   // Aggregated in the same statement: one row per object and name, not per event.

@@ -29,6 +29,12 @@ export interface CompiledMapping {
   keyRoles: KeyRole[];
   /** Canonical columns the SELECT yields, in order, besides the bookkeeping ones (__row, __reject…). */
   columns: string[];
+  /**
+   * Columns not stored by `select` because they are constants or follow from stored ones (the reject
+   * reason and field follow from __check): a view over the stored rows adds them, as alias → expression.
+   * Keeping them out of the staged table keeps it small (a NULL text column costs ~6 bytes a row).
+   */
+  derived: Array<[alias: string, expr: string]>;
 }
 
 interface Check {
@@ -53,6 +59,8 @@ class Builder {
   readonly keyRoles: KeyRole[] = [];
   readonly dstGap: string[] = [];
   readonly dstOverlap: string[] = [];
+  /** Per time field, the column holding the original offset in minutes. */
+  readonly offsets: Record<string, string> = {};
   private jsonPaths: string[] = [];
   lateFlag = 'false';
 
@@ -81,7 +89,12 @@ class Builder {
         `source ${this.source.name}: ${fieldPath}: column ${JSON.stringify(name)} is not in the file (its columns are: ${this.stagedColumns.join(', ')})`,
       );
     }
-    return `nullif(trim(CAST(${this.d.quoteIdent(name)} AS VARCHAR)), '')`;
+    const q = this.d.quoteIdent(name);
+    if (this.source.format === 'parquet') return `nullif(trim(CAST(${q} AS VARCHAR)), '')`;
+    // CSV columns are text. trim() copies every value; most need nothing trimmed: ASCII values (as many
+    // bytes as characters) that neither start nor end with a space (the only ASCII character trim()
+    // removes). Those are taken as they are; the rest go through trim(), so results are identical.
+    return `CASE WHEN strlen(${q}) = length(${q}) AND NOT starts_with(${q}, ' ') AND NOT ends_with(${q}, ' ') THEN nullif(${q}, '') ELSE nullif(trim(${q}), '') END`;
   }
 
   /** Adds a raw column r_<alias> computed from the staged row. */
@@ -128,7 +141,8 @@ class Builder {
     }
     // A zone from config was validated when the config loaded; only per-row zones need checking.
     const zoneKnown = s.timezone_column ? (z: string) => `${z} IN (SELECT name FROM __zones)` : () => 'true';
-    const t = timeToUtc(this.d, s.format, raw, zone, zoneKnown, `t_${field}`);
+    const fixedZone = !s.timezone_column && (s.timezone ?? this.config.defaults.timezone);
+    const t = timeToUtc(this.d, s.format, raw, zone, zoneKnown, `t_${field}`, fixedZone ? { fixedZone } : {});
     t.levels.forEach((lv, i) => (this.levels[i] ??= []).push(...lv));
     // The results once, in a level of their own above the helpers; checks and outputs read them by name.
     const a = (x: string) => `t_${field}_${x}`;
@@ -138,7 +152,7 @@ class Builder {
     this.checks.push({ reason: bad, field, when: `(${raw} IS NOT NULL AND ${a('utc')} IS NULL)`, detail: `'cannot read ' || ${raw} || ' as ${s.format === 'date' ? 'a date' : s.format === 'local' ? 'a local time' : s.format === 'iso' && !zone ? 'ISO-8601 with an offset' : s.format}'` });
     if (t.dstGap !== 'false') this.dstGap.push(a('gap'));
     if (t.dstOverlap !== 'false') this.dstOverlap.push(a('overlap'));
-    if (!forceDate && s.format !== 'date') this.out.push([`${field}__offset`, a('offset')]);
+    this.offsets[field] = a('offset');
     return a('utc');
   }
 
@@ -199,7 +213,9 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
       const type = b.value('event_type', f.event_type!);
       b.required('event_type', type);
       const ts = b.time('timestamp', f.timestamp!);
-      b.checks.push({ reason: 'unknown_event_type', field: 'event_type', when: `${type} NOT IN (${EVENT_TYPES.map((t) => `'${t}'`).join(', ')})`, detail: `'unknown event type ' || ${type} || ' (map it with fields.event_type.map)'` });
+      // list_contains, not NOT IN: DuckDB turns a long IN list into a join, and a join in the mapping
+      // makes the staged table's write keep file order single-threaded. Same result, NULL included.
+      b.checks.push({ reason: 'unknown_event_type', field: 'event_type', when: `NOT list_contains([${EVENT_TYPES.map((t) => `'${t}'`).join(', ')}], ${type})`, detail: `'unknown event type ' || ${type} || ' (map it with fields.event_type.map)'` });
       const dur = f.duration_seconds ? b.number('duration_seconds', f.duration_seconds) : 'CAST(NULL AS DOUBLE)';
       b.checks.push({ reason: 'negative_duration', field: 'duration_seconds', when: `coalesce(${dur} < 0, false)`, detail: `'negative duration ' || CAST(${dur} AS VARCHAR)` });
       const obj = f.object ? b.object('object', f.object) : null;
@@ -212,7 +228,7 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
         ['course_id', course?.id ?? 'CAST(NULL AS VARCHAR)'],
         ['course_name', course?.name ?? 'CAST(NULL AS VARCHAR)'],
         ['timestamp_utc', ts],
-        ['tz_offset_minutes', 'timestamp__offset'],
+        ['tz_offset_minutes', b.offsets.timestamp],
         ['duration_seconds', dur],
       );
       if (opts.lateCutoff) {
@@ -296,12 +312,16 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
     b.checks.length ? `CASE __check ${b.checks.map((c, i) => `WHEN ${i + 1} THEN ${pick(c)}`).join(' ')} END` : 'CAST(NULL AS VARCHAR)';
   const checkLevel: Level = [['__check', b.checks.length ? `CASE ${b.checks.map((c, i) => `WHEN ${c.when} THEN ${i + 1}`).join(' ')} END` : 'CAST(NULL AS INTEGER)']];
   const bookkeeping: Array<[string, string]> = [
-    ['__reject', byCheck((c) => `'${c.reason}'`)],
-    ['__field', byCheck((c) => (c.field ? `'${c.field}'` : 'CAST(NULL AS VARCHAR)'))],
+    ['__check', b.checks.length > 255 ? '__check' : `CAST(__check AS UTINYINT)`],
     ['__detail', byCheck((c) => c.detail)],
     ['__dst_gap', b.dstGap.length ? b.dstGap.map((g) => `coalesce(${g}, false)`).join(' OR ') : 'false'],
     ['__too_late', b.lateFlag],
     ['__dst_overlap', b.dstOverlap.length ? b.dstOverlap.map((g) => `coalesce(${g}, false)`).join(' OR ') : 'false'],
+  ];
+  // Derived from __check in the view over the staged rows instead of stored for every row.
+  const derived: Array<[string, string]> = [
+    ['__reject', byCheck((c) => `'${c.reason}'`)],
+    ['__field', byCheck((c) => (c.field ? `'${c.field}'` : 'CAST(NULL AS VARCHAR)'))],
   ];
 
   // Nesting: file reader → raw values → helper levels → which check failed → canonical values.
@@ -312,12 +332,17 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
   });
   // Text files: a rejected row's raw text is read back from the file by line (see load.ts). Parquet has
   // no lines, so the original values of rejected rows are kept as JSON.
-  const originals =
+  const original: [string, string] =
     source.format === 'parquet'
-      ? [`CASE WHEN __check IS NOT NULL THEN CAST(to_json(struct_pack(${stagedColumns.map((c) => `${d.quoteIdent(c)} := ${d.quoteIdent(c)}`).join(', ')})) AS VARCHAR) END AS __raw`]
-      : [`CAST(NULL AS VARCHAR) AS __raw`];
-  const keyRaw = b.keyRoles.map((k) => `${k.column} AS ${k.column}`).filter((k) => !out.some(([a]) => k.startsWith(a + ' ')));
+      ? ['__raw', `CASE WHEN __check IS NOT NULL THEN CAST(to_json(struct_pack(${stagedColumns.map((c) => `${d.quoteIdent(c)} := ${d.quoteIdent(c)}`).join(', ')})) AS VARCHAR) END`]
+      : ['__raw', 'CAST(NULL AS VARCHAR)'];
+  const keyRaw: Array<[string, string]> = b.keyRoles.filter((k) => !out.some(([a]) => a === k.column)).map((k) => [k.column, k.column]);
   const columns = out.map(([a]) => a);
-  sql = `SELECT ${[...originals, ...keyRaw, ...[...out, ...bookkeeping].map(([a, e]) => `${e} AS ${a}`)].join(',\n  ')}\nFROM (${sql}) s_final`;
-  return { select: sql, params: b.params, keyRoles: b.keyRoles, columns };
+  const stored: Array<[string, string]> = [];
+  for (const col of [original, ...keyRaw, ...out, ...bookkeeping]) (CONSTANT.test(col[1]) ? derived : stored).push(col);
+  sql = `SELECT ${stored.map(([a, e]) => `${e} AS ${a}`).join(',\n  ')}\nFROM (${sql}) s_final`;
+  return { select: sql, params: b.params, keyRoles: b.keyRoles, columns, derived };
 }
+
+/** Expressions with the same value on every row: not worth a column in the staged table. */
+const CONSTANT = /^(CAST\(NULL AS [A-Z]+\)|false|true)$/;

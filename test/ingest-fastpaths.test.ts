@@ -1,0 +1,138 @@
+// The loader's shortcuts must give exactly what the general path gives: a fixed UTC zone skips the
+// per-row zone work, repeats are found through their keys' hashes, and the probe against loaded rows
+// is skipped while the target is empty. Each is checked against the general path on the same rows.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openProject, writeProject } from './helpers/ingest-fixture.js';
+
+// Local times, some carrying their own offset, one unreadable; every row names its zone. (An empty
+// time is left out: an events row without one fails the load on NOT NULL, with or without these paths.)
+const times = (zone: string) =>
+  'id,uid,t,ts,zone\n' +
+  [
+    ['1', 'u1', 'view', '2024-03-10 02:30:00'], // a gap in America/New_York, an ordinary time in UTC
+    ['2', 'u1', 'view', '2024-11-03 01:30:00'], // an overlap in America/New_York
+    ['3', 'u2', 'view', '2024-06-03T09:30:00+05:30'],
+    ['4', 'u2', 'view', '2024-06-03T09:30:00Z'],
+    ['5', 'u2', 'view', '2024-06-03 09:30:00-0400'],
+    ['6', 'u3', 'view', 'yesterday'],
+    ['8', 'u3', 'view', '2024-06-03'],
+    ['9', 'u3', 'view', ' 2024-06-04 10:00:00 '],
+  ]
+    .map((r) => [...r, zone].join(','))
+    .join('\n') +
+  '\n';
+
+const source = (name: string, file: string, time: string) => `  - name: ${name}
+    format: csv
+    path: ${file}
+    target: events
+    fields: { event_id: id, user: { column: uid, kind: lms_id }, event_type: t, timestamp: ${time} }
+`;
+
+async function loadedRows(sources: string, files: Record<string, string>) {
+  const dir = writeProject({ 'pipeline.yaml': `warehouse: wh.duckdb\nsources:\n${sources}`, ...files });
+  const { engine, run } = await openProject(dir);
+  try {
+    const s = await run('2024-12-01');
+    const events = await engine.all<{ source: string; id: string; ts: string; off: number | null }>(
+      `SELECT source, split_part(event_id, ':', 2) AS id, strftime(timestamp_utc, '%Y-%m-%d %H:%M:%S') AS ts, tz_offset_minutes AS off FROM events ORDER BY source, id`,
+    );
+    const rejects = await engine.all<{ source: string; loc: string; reason: string; field: string | null; detail: string | null }>(
+      `SELECT source, split_part(location, ':', 2) AS loc, reason, field, detail FROM rejects ORDER BY source, loc`,
+    );
+    return { s, events, rejects };
+  } finally {
+    await engine.close();
+  }
+}
+
+const bySource = <T extends { source: string }>(rows: T[], source: string) => rows.filter((r) => r.source === source).map(({ source: _, ...r }) => r);
+
+test('a fixed UTC zone gives what the per-row zone path gives: times, offsets, rejects and DST counts', async () => {
+  const { s, events, rejects } = await loadedRows(
+    source('fixed', 'raw/a.csv', '{ column: ts, format: local, timezone: UTC }') +
+      source('per_row', 'raw/a.csv', '{ column: ts, format: local, timezone_column: zone }') +
+      source('fixed_iso', 'raw/a.csv', '{ column: ts, format: iso, timezone: Etc/UTC }'),
+    { 'raw/a.csv': times('UTC') },
+  );
+  assert.ok(bySource(events, 'fixed').length >= 6, 'most rows load');
+  assert.deepEqual(bySource(events, 'fixed'), bySource(events, 'per_row'));
+  assert.deepEqual(bySource(events, 'fixed_iso'), bySource(events, 'per_row'));
+  assert.deepEqual(bySource(rejects, 'fixed'), bySource(rejects, 'per_row'));
+  // (The detail names the format the value was read as, so it differs for the ISO source.)
+  const noDetail = (rows: Array<{ detail: string | null }>) => rows.map(({ detail: _, ...r }) => r);
+  assert.deepEqual(noDetail(bySource(rejects, 'fixed_iso')), noDetail(bySource(rejects, 'per_row')));
+  assert.deepEqual(bySource(rejects, 'fixed').map((r) => r.reason), ['bad_timestamp']);
+  assert.deepEqual(bySource(events, 'fixed').find((e) => e.id === '1'), { id: '1', ts: '2024-03-10 02:30:00', off: 0 });
+  assert.deepEqual(bySource(events, 'fixed').find((e) => e.id === '3'), { id: '3', ts: '2024-06-03 04:00:00', off: 330 });
+  for (const x of s.sources) {
+    assert.equal(x.rows_read, x.accepted + x.duplicates + x.rejected, `${x.source} reconciles`);
+    assert.deepEqual([x.dst_gap, x.dst_overlap], [0, 0]);
+  }
+});
+
+test('a fixed zone with DST keeps the per-row rules: gap and overlap counted and resolved alike', async () => {
+  const { s, events, rejects } = await loadedRows(
+    source('fixed', 'raw/a.csv', '{ column: ts, format: local, timezone: America/New_York }') +
+      source('per_row', 'raw/a.csv', '{ column: ts, format: local, timezone_column: zone }'),
+    { 'raw/a.csv': times('America/New_York') },
+  );
+  assert.deepEqual(bySource(events, 'fixed'), bySource(events, 'per_row'));
+  assert.deepEqual(bySource(rejects, 'fixed'), bySource(rejects, 'per_row'));
+  assert.deepEqual(bySource(events, 'fixed').find((e) => e.id === '1'), { id: '1', ts: '2024-03-10 07:30:00', off: -240 });
+  const fixed = s.sources.find((x) => x.source === 'fixed')!;
+  assert.deepEqual([fixed.dst_gap, fixed.dst_overlap], [1, 1]);
+});
+
+test('repeats are found in a batch and against loaded rows, with the general rules', async () => {
+  // Two batches of one source: in-batch duplicates and conflicts, then a file repeating loaded ids.
+  const head = 'id,uid,t,ts\n';
+  const first = head + ['a,u1,view,2024-06-01 10:00:00', 'b,u1,view,2024-06-01 10:01:00', 'a,u1,view,2024-06-01 10:00:00', 'b,u2,view,2024-06-01 10:01:00', 'c,u2,view,2024-06-01 10:02:00'].join('\n') + '\n';
+  const second = head + ['c,u2,view,2024-06-01 10:02:00', 'd,u2,view,2024-06-01 10:03:00', 'a,u9,view,2024-06-01 10:00:00', 'd,u2,view,2024-06-01 10:03:00'].join('\n') + '\n';
+  const dir = writeProject({
+    'pipeline.yaml': `warehouse: wh.duckdb\nsources:\n${source('ev', 'raw/*.csv', '{ column: ts, format: local, timezone: UTC }')}`,
+    'raw/1.csv': first,
+    'raw/2.csv': second,
+  });
+  const { engine, run } = await openProject(dir);
+  try {
+    const s = await run('2024-12-01');
+    const [l1, l2] = s.loads;
+    assert.deepEqual([l1.rows_read, l1.accepted, l1.duplicates, l1.conflicts], [5, 3, 1, 1]);
+    assert.deepEqual([l2.rows_read, l2.accepted, l2.duplicates, l2.conflicts], [4, 1, 2, 1]);
+    const ids = await engine.all<{ id: string }>(`SELECT event_id AS id FROM events ORDER BY 1`);
+    assert.deepEqual(ids.map((r) => r.id), ['ev:a', 'ev:b', 'ev:c', 'ev:d']);
+    const rejects = await engine.all<{ location: string; reason: string }>(`SELECT location, reason FROM rejects ORDER BY location`);
+    assert.deepEqual(rejects, [
+      { location: 'raw/1.csv:5', reason: 'conflicting_duplicate' },
+      { location: 'raw/2.csv:4', reason: 'conflicting_duplicate' },
+    ]);
+  } finally {
+    await engine.close();
+  }
+});
+
+test('CSV values are trimmed exactly as trim() trims them, whatever spaces they carry', async () => {
+  // Every kind of space DuckDB's trim() removes (Unicode Zs), plus characters it keeps (tab, zero-width
+  // space, a combining accent), at either end of event ids.
+  const ends = [' ', '\u00a0', '\u2003', '\u3000', '\t', '\u200b', '\u0301', 'é', ''];
+  const ids = ends.flatMap((a) => ends.map((b) => `${a}x${ends.indexOf(a)}_${ends.indexOf(b)}${b}`));
+  const csv = 'id,uid,t,ts\n' + ids.map((id) => `"${id}",u1,view,2024-06-01 10:00:00`).join('\n') + '\n';
+  const dir = writeProject({
+    'pipeline.yaml': `warehouse: wh.duckdb\nsources:\n${source('ev', 'raw/a.csv', '{ column: ts, format: local, timezone: UTC }')}`,
+    'raw/a.csv': csv,
+  });
+  const { engine, run } = await openProject(dir);
+  try {
+    await run('2024-12-01');
+    const got = await engine.all<{ id: string }>(`SELECT event_id AS id FROM events ORDER BY 1`);
+    await engine.run(`CREATE TEMP TABLE raw_ids (id VARCHAR)`);
+    await engine.appendRows('raw_ids', ids.map((id) => [id]));
+    const want = await engine.all<{ id: string }>(`SELECT 'ev:' || trim(id) AS id FROM raw_ids ORDER BY 1`);
+    assert.equal(got.length, ids.length);
+    assert.deepEqual(got, want);
+  } finally {
+    await engine.close();
+  }
+});
