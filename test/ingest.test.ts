@@ -308,6 +308,25 @@ sources:
   }
 });
 
+test('an empty timestamp is a reject with its line, not a failed load', async () => {
+  const dir = writeProject({
+    'pipeline.yaml': `warehouse: wh.duckdb
+sources:
+  - { name: lms, format: csv, path: raw/ev.csv, target: events, fields: { event_id: id, user: { column: uid, kind: lms_id }, event_type: t, timestamp: { column: ts, format: iso } } }
+`,
+    'raw/ev.csv': 'id,uid,t,ts\n1,u1,view,2024-03-01T10:00:00Z\n2,u2,view,\n3,u3,view,2024-03-01T11:00:00+01:00\n',
+  });
+  const { engine, run } = await openProject(dir);
+  try {
+    const s = await run();
+    assert.deepEqual([s.totals.rows_read, s.totals.accepted, s.totals.rejected], [3, 2, 1]);
+    const r = await engine.all<{ location: string; reason: string; field: string }>(`SELECT location, reason, field FROM rejects`);
+    assert.deepEqual(r, [{ location: 'raw/ev.csv:3', reason: 'missing_timestamp', field: 'timestamp' }]);
+  } finally {
+    await engine.close();
+  }
+});
+
 test('a mapping that names a missing column fails with the source, field and the columns the file has', async () => {
   const dir = writeProject({ ...FILES, 'pipeline.yaml': CONFIG.replace('duration_seconds: duration', 'duration_seconds: durationn') });
   const { engine, run } = await openProject(dir);

@@ -213,6 +213,8 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
       const type = b.value('event_type', f.event_type!);
       b.required('event_type', type);
       const ts = b.time('timestamp', f.timestamp!);
+      // An empty time is a reject like any other (an unreadable one was caught by time() above).
+      b.checks.push({ reason: 'missing_timestamp', field: 'timestamp', when: `${ts} IS NULL`, detail: `'timestamp is empty'` });
       // list_contains, not NOT IN: DuckDB turns a long IN list into a join, and a join in the mapping
       // makes the staged table's write keep file order single-threaded. Same result, NULL included.
       b.checks.push({ reason: 'unknown_event_type', field: 'event_type', when: `NOT list_contains([${EVENT_TYPES.map((t) => `'${t}'`).join(', ')}], ${type})`, detail: `'unknown event type ' || ${type} || ' (map it with fields.event_type.map)'` });
