@@ -6,7 +6,7 @@ import type { FileSourceConfig, PipelineConfig } from '../config/schema.js';
 import type { Pseudonymizer } from '../privacy/pseudonym.js';
 import { collectMalformed, describeFile, MALFORMED, prepareRejects, readerSql, readLines, SourceReadError, type SourceFile } from '../sources/files.js';
 import { compileMapping } from './mapping.js';
-import { pseudonymizeKeys, registerKeys, resolveIdentities } from './identity.js';
+import { identityOptions, linkEmailHashes, pseudonymizeKeys, registerKeys, resolveIdentities } from './identity.js';
 import { vaultKeysFromTable, vaultPiiFromTable, type Vault } from '../privacy/vault.js';
 import { piiFindSql, piiRedactSql } from '../privacy/pii-scan.js';
 
@@ -161,7 +161,7 @@ export async function loadFile(
   const joins: string[] = [];
   const keyCols: string[] = [];
   for (const r of compiled.keyRoles) {
-    joins.push(`LEFT JOIN __keys k_${r.role} ON k_${r.role}.role = '${r.role}' AND k_${r.role}.raw = m.${r.column}`);
+    joins.push(`LEFT JOIN __keys k_${r.role} ON k_${r.role}.role = '${r.role}' AND k_${r.role}.raw = m.${r.column}${r.kindColumn ? ` AND k_${r.role}.kind = m.${r.kindColumn}` : ''}`);
     keyCols.push(`k_${r.role}.kind AS ${r.role}_kind`, `k_${r.role}.pseudonym AS ${r.role}_pseudonym`);
     if (r.role === 'user' || r.role === 'manager') {
       joins.push(`LEFT JOIN identity_map im_${r.role} ON im_${r.role}.key_kind = k_${r.role}.kind AND im_${r.role}.key_pseudonym = k_${r.role}.pseudonym`);
@@ -285,6 +285,9 @@ export async function loadFile(
       FROM ${MK} WHERE __reject IS NULL AND user_pseudonym IS NOT NULL GROUP BY user_kind, user_pseudonym`);
   }
 
+  // People directories: each email also links the xAPI mbox_sha1sum of that address to the person.
+  if (source.target === 'hr_records' || source.target === 'users') await linkEmailHashes(engine, source, MK);
+
   // Content names and ids seen in this batch (events and assessments carry objects).
   if (isEventLike) await mergeContent(engine, source, sel.table === 'events' ? 'timestamp_utc' : 'submitted_at');
 
@@ -326,7 +329,7 @@ export async function loadFile(
     [loadId, source.name, file.relPath, sha256, opts.asOf, rowsRead, accepted, duplicates, result.conflicts, rejected, result.dst_gap, result.dst_overlap, result.late, wmBefore, wmAfter, source.target],
   );
   await engine.run(`INSERT INTO loaded_files VALUES ($1, $2, $3, $4)`, [source.name, file.relPath, sha256, loadId]);
-  await resolveIdentities(engine, { matchByEmail: config.identity.match_by_email });
+  await resolveIdentities(engine, identityOptions(config));
   // Saved before the warehouse commits: a crash in between leaves extra vault entries, never missing ones.
   if (opts.vault) opts.vault.save();
   for (const v of ['__cand', MK, M]) await engine.run(`DROP VIEW IF EXISTS ${v}`);

@@ -20,6 +20,8 @@ export interface KeyRole {
   kind: string;
   /** Column of the mapped table holding the raw (trimmed) value. */
   column: string;
+  /** Column holding each row's kind, when the source mixes kinds (the fixed kind is the fallback). */
+  kindColumn?: string;
 }
 
 export interface CompiledMapping {
@@ -146,9 +148,10 @@ class Builder {
     this.checks.push({ reason, field, when: `${rawCol} IS NULL`, detail: `'${field} is empty'` });
   }
 
-  key(role: KeyRole['role'], kind: string, column: string, fieldPath: string): string {
+  key(role: KeyRole['role'], kind: string, column: string, fieldPath: string, kindColumn?: string): string {
     const r = this.rawCol(role, this.column(column, fieldPath));
-    this.keyRoles.push({ role, kind, column: r });
+    const k = kindColumn ? this.rawCol(`${role}_kind`, `coalesce(${this.column(kindColumn, `${fieldPath.replace(/column$/, 'kind_column')}`)}, ${this.bind(kind)})`) : undefined;
+    this.keyRoles.push({ role, kind, column: r, ...(k ? { kindColumn: k } : {}) });
     return r;
   }
 
@@ -187,7 +190,7 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
   }
   let user: string | null = null;
   if (f.user) {
-    user = b.key('user', f.user.kind, f.user.column, 'fields.user.column');
+    user = b.key('user', f.user.kind, f.user.column, 'fields.user.column', f.user.kind_column);
     b.required('user', user);
     out.push(['r_user', user]);
   }
@@ -316,7 +319,7 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
     source.format === 'parquet'
       ? [`CASE WHEN __check IS NOT NULL THEN CAST(to_json(struct_pack(${stagedColumns.map((c) => `${d.quoteIdent(c)} := ${d.quoteIdent(c)}`).join(', ')})) AS VARCHAR) END AS __raw`]
       : [`CAST(NULL AS VARCHAR) AS __raw`];
-  const keyRaw = b.keyRoles.map((k) => `${k.column} AS ${k.column}`).filter((k) => !out.some(([a]) => k.startsWith(a + ' ')));
+  const keyRaw = b.keyRoles.flatMap((k) => [k.column, ...(k.kindColumn ? [k.kindColumn] : [])]).map((c) => `${c} AS ${c}`).filter((k) => !out.some(([a]) => k.startsWith(a + ' ')));
   const columns = out.map(([a]) => a);
   sql = `SELECT ${[...originals, ...keyRaw, ...[...out, ...bookkeeping].map(([a, e]) => `${e} AS ${a}`)].join(',\n  ')}\nFROM (${sql}) s_final`;
   return { select: sql, params: b.params, keyRoles: b.keyRoles, columns };

@@ -1,0 +1,198 @@
+// Loads xAPI statements and Caliper events through the file machinery. One unit (a file, or a page of
+// an LRS) is streamed once in JS: parsed, validated, flattened to one JSON line per event in a landing
+// file. The landing file is then loaded by loadFile with a built-in mapping, so pseudonyms, identity
+// resolution, dedupe by event id, late rows, content ids and the bookkeeping behave as for files.
+// What only statements have is done here in SQL: rejects found while streaming (malformed JSON, invalid
+// statements, unknown verbs) keep the statement's own location, and voiding statements delete the
+// events (and assessments) they void, loaded earlier or in the same unit.
+import { createWriteStream, mkdirSync, rmSync, type WriteStream } from 'node:fs';
+import path from 'node:path';
+import type { Engine } from '../../engine/engine.js';
+import type { FileSourceConfig, PipelineConfig } from '../../config/schema.js';
+import type { ConnectorConfig } from '../../config/sources-xapi.js';
+import type { Pseudonymizer } from '../../privacy/pseudonym.js';
+import type { Vault } from '../../privacy/vault.js';
+import { piiRedactSql } from '../../privacy/pii-scan.js';
+import { loadFile, nextLoadId, type LoadResult } from '../../normalize/load.js';
+import type { Flattened } from './flatten.js';
+
+/** One flattened item with where it came from (file:line, file[i], lrs:<id>) and its text for rejects. */
+export interface Item {
+  loc: string;
+  out: Flattened;
+  raw: () => string;
+}
+
+export interface UnitResult {
+  events: LoadResult;
+  assessments: LoadResult | null;
+  /** Statements (or Caliper events) read: events rows read + voiding statements. */
+  statements: number;
+  voiding: number;
+  /** Events deleted because a voiding statement named them. */
+  voided: number;
+}
+
+const RAW_LIMIT = 20000;
+/** Days: in effect no lateness limit (a century). */
+const NO_LOOKBACK = 36500;
+
+/** The mapping of landed rows, the same for xAPI and Caliper (see flatten.ts FLAT_COLUMNS). */
+export function builtinSource(c: ConnectorConfig, target: 'events' | 'assessments', landing: string): FileSourceConfig {
+  const ns = c.object_namespace ?? c.kind;
+  const user = { column: 'user', kind: `${c.kind}_actor`, kind_column: 'user_kind' };
+  const object = { id_column: 'object_id', name_column: 'object_name', namespace: ns };
+  const fields: FileSourceConfig['fields'] =
+    target === 'events'
+      ? { event_id: 'id', user, event_type: 'event_type', object, course: { id_column: 'course_id', name_column: 'course_name', namespace: ns }, timestamp: 'timestamp', duration_seconds: 'duration_seconds' }
+      : { assessment_id: 'id', user, object, score: 'score', max_score: 'max_score', passed: 'passed', submitted_at: 'timestamp' };
+  // Statements carry their own (often back-dated) timestamps: all are admitted unless lookback_days bounds it.
+  return { name: c.name, kind: 'file', format: 'jsonl', path: landing, target, fields, pii_columns: [], free_text: [], lookback_days: c.lookback_days ?? NO_LOOKBACK };
+}
+
+/** Where landing files of a connector go: beside the warehouse, landing/<source>/. */
+export function landingDir(config: PipelineConfig, baseDir: string, source: string): string {
+  const wh = config.warehouse === ':memory:' ? path.join(baseDir, 'warehouse') : path.resolve(baseDir, config.warehouse);
+  return path.join(path.dirname(wh), 'landing', source);
+}
+
+class LineWriter {
+  private buf: string[] = [];
+  private size = 0;
+  readonly stream: WriteStream;
+  lines = 0;
+  constructor(readonly file: string) {
+    this.stream = createWriteStream(file);
+  }
+  async write(line: string): Promise<void> {
+    this.buf.push(line);
+    this.size += line.length + 1;
+    this.lines++;
+    if (this.size > 1 << 20) await this.flush();
+  }
+  private async flush(): Promise<void> {
+    if (!this.buf.length) return;
+    const chunk = this.buf.join('\n') + '\n';
+    this.buf = [];
+    this.size = 0;
+    if (!this.stream.write(chunk)) await new Promise<void>((r) => this.stream.once('drain', () => r()));
+  }
+  async close(): Promise<void> {
+    await this.flush();
+    await new Promise<void>((resolve, reject) => this.stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  }
+}
+
+/**
+ * Loads one unit inside the caller's transaction. `input` names it in loads/loaded_files (a file's
+ * relative path, or an LRS page file) and `sha256` is its content hash.
+ */
+export async function loadUnit(
+  engine: Engine,
+  config: PipelineConfig,
+  baseDir: string,
+  c: ConnectorConfig,
+  unit: { input: string; sha256: string; items: AsyncIterable<Item> | Iterable<Item> },
+  pz: Pseudonymizer,
+  opts: { asOf: string | null; vault?: Vault | null },
+): Promise<UnitResult> {
+  const dir = landingDir(config, baseDir, c.name);
+  mkdirSync(dir, { recursive: true });
+  const stem = `${path.basename(unit.input).replace(/[^A-Za-z0-9._-]/g, '_')}.${unit.sha256.slice(0, 12)}`;
+  const evFile = new LineWriter(path.join(dir, `${stem}.events.jsonl`));
+  const asFile = new LineWriter(path.join(dir, `${stem}.assessments.jsonl`));
+  const evLocs: string[] = [];
+  const asLocs: string[] = [];
+  const pre: Array<[loc: string, reason: string, field: string | null, detail: string, raw: string]> = [];
+  const voids: Array<[loc: string, target: string]> = [];
+  try {
+    for await (const it of unit.items) {
+      const o = it.out;
+      if (o.kind === 'row') {
+        const line = JSON.stringify(o.row);
+        await evFile.write(line);
+        evLocs.push(it.loc);
+        if (o.assessment) {
+          await asFile.write(line);
+          asLocs.push(it.loc);
+        }
+      } else if (o.kind === 'void') voids.push([it.loc, o.target.toLowerCase()]);
+      else pre.push([it.loc, o.reason, o.field, o.detail, it.raw().slice(0, RAW_LIMIT)]);
+    }
+  } finally {
+    await evFile.close();
+    await asFile.close();
+  }
+  try {
+    const events = await loadLanded(engine, config, baseDir, c, 'events', evFile.file, evLocs, unit, pz, opts);
+    const assessments = asLocs.length ? await loadLanded(engine, config, baseDir, c, 'assessments', asFile.file, asLocs, unit, pz, opts) : null;
+
+    // Rejects found while streaming: counted in the events load, located in the source.
+    if (pre.length) {
+      await engine.run(`CREATE OR REPLACE TEMP TABLE __xrej (location VARCHAR, reason VARCHAR, field VARCHAR, detail VARCHAR, raw VARCHAR)`);
+      await engine.appendRows('__xrej', pre);
+      await engine.run(`INSERT INTO rejects (source, load_id, location, reason, field, detail, raw)
+        SELECT $1, $2, location, reason, field, detail, ${piiRedactSql('raw')} FROM __xrej`, [c.name, events.load_id]);
+      await engine.run(`DROP TABLE __xrej`);
+      await engine.run(`UPDATE loads SET rows_read = rows_read + $2, rejected = rejected + $2 WHERE load_id = $1`, [events.load_id, pre.length]);
+      events.rows_read += pre.length;
+      events.rejected += pre.length;
+      for (const [, reason] of pre) events.rejects_by_reason[reason] = (events.rejects_by_reason[reason] ?? 0) + 1;
+    }
+
+    // Voiding: the voided statement's event and assessment go, whenever they were loaded.
+    let voided = 0;
+    if (voids.length) {
+      await engine.run(`CREATE OR REPLACE TEMP TABLE __xvoid (loc VARCHAR, target VARCHAR)`);
+      await engine.appendRows('__xvoid', voids);
+      const prefix = engine.dialect.quoteString(c.name + ':');
+      const del = async (table: string, key: string) =>
+        Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM ${table} WHERE ${key} IN (SELECT ${prefix} || target FROM __xvoid)`))?.n ?? 0);
+      voided = await del('events', 'event_id');
+      await engine.run(`DELETE FROM events WHERE event_id IN (SELECT ${prefix} || target FROM __xvoid)`);
+      if ((await del('assessments', 'assessment_id')) > 0) await engine.run(`DELETE FROM assessments WHERE assessment_id IN (SELECT ${prefix} || target FROM __xvoid)`);
+      await engine.run(`DROP TABLE __xvoid`);
+      // Rows of earlier loads are gone: derived tiles no longer match them, so the next run rebuilds.
+      if (voided > 0) await engine.run(`DELETE FROM tile_state`);
+    }
+    await engine.run(`INSERT INTO loaded_files VALUES ($1, $2, $3, $4)`, [c.name, unit.input, unit.sha256, events.load_id]);
+    return { events, assessments, statements: events.rows_read + voids.length, voiding: voids.length, voided };
+  } finally {
+    rmSync(evFile.file, { force: true });
+    rmSync(asFile.file, { force: true });
+  }
+}
+
+/** Loads a landing file with loadFile, then points its rejects and bookkeeping at the original input. */
+async function loadLanded(
+  engine: Engine,
+  config: PipelineConfig,
+  baseDir: string,
+  c: ConnectorConfig,
+  target: 'events' | 'assessments',
+  file: string,
+  locs: string[],
+  unit: { input: string; sha256: string },
+  pz: Pseudonymizer,
+  opts: { asOf: string | null; vault?: Vault | null },
+): Promise<LoadResult> {
+  const source = builtinSource(c, target, file);
+  const relPath = path.relative(baseDir, file) || file;
+  const { statSync } = await import('node:fs');
+  const result = await loadFile(engine, config, source, { path: file, relPath, size: statSync(file).size }, unit.sha256, pz, { loadId: await nextLoadId(engine), asOf: opts.asOf, vault: opts.vault });
+  // Rejected rows (conflicting repeats, late rows, unreadable values) are located in the source, not the landing file.
+  const rej = await engine.all<{ location: string }>(`SELECT DISTINCT location FROM rejects WHERE load_id = $1`, [result.load_id]);
+  if (rej.length) {
+    const prefix = relPath + ':';
+    const fix = rej.map((r) => [r.location, locs[Number(r.location.slice(prefix.length)) - 1] ?? r.location] as [string, string]);
+    await engine.run(`CREATE OR REPLACE TEMP TABLE __xloc (landed VARCHAR, loc VARCHAR)`);
+    await engine.appendRows('__xloc', fix);
+    await engine.run(`UPDATE rejects SET location = l.loc FROM __xloc l WHERE rejects.load_id = $1 AND rejects.location = l.landed`, [result.load_id]);
+    await engine.run(`DROP TABLE __xloc`);
+  }
+  // The input, not the landing file, is what was loaded (recorded once by loadUnit).
+  await engine.run(`DELETE FROM loaded_files WHERE load_id = $1`, [result.load_id]);
+  await engine.run(`UPDATE loads SET input = $2 WHERE load_id = $1`, [result.load_id, unit.input]);
+  result.input = unit.input;
+  return result;
+}
