@@ -38,9 +38,12 @@ export async function* readDocuments(file: string, relPath: string): AsyncGenera
     if (!('value' in parse(first)) || first.trimStart().startsWith('[')) {
       const text = await readAll(file);
       const whole = parse(text);
+      // JSON.parse keeps the last of repeated keys; an LRS rejects such a statement, so do we.
+      const dups = 'value' in whole ? duplicateKeys(text) : new Map<number, string>();
+      const dup = (i: number, loc: string): Doc | null => (dups.has(i) ? { loc, error: `duplicate key ${JSON.stringify(dups.get(i))}`, raw: JSON.stringify((whole as { value: unknown[] }).value) } : null);
       if ('value' in whole && Array.isArray(whole.value)) {
-        for (let i = 0; i < whole.value.length; i++) yield { loc: `${relPath}[${i}]`, value: whole.value[i] };
-      } else if ('value' in whole) yield { loc: `${relPath}:1`, value: whole.value };
+        for (let i = 0; i < whole.value.length; i++) yield dup(i, `${relPath}[${i}]`) ?? { loc: `${relPath}[${i}]`, value: whole.value[i] };
+      } else if ('value' in whole) yield dup(-1, `${relPath}:1`) ?? { loc: `${relPath}:1`, value: whole.value };
       else yield { loc: `${relPath}:1`, error: `malformed JSON: ${whole.error}`, raw: text.slice(0, 2000) };
       return;
     }
@@ -54,6 +57,44 @@ export async function* readDocuments(file: string, relPath: string): AsyncGenera
     const p = parse(t);
     yield 'value' in p ? { loc: `${relPath}:${n}`, value: p.value } : { loc: `${relPath}:${n}`, error: `malformed JSON: ${p.error}`, raw: t };
   }
+}
+
+/**
+ * Objects with a repeated key in a JSON text (valid JSON otherwise): the top-level array index they are
+ * in (-1 when the text is one object) → the key. A single scan; strings are skipped, not decoded.
+ */
+export function duplicateKeys(text: string): Map<number, string> {
+  const found = new Map<number, string>();
+  const stack: Array<{ keys: Set<string> | null; index: number }> = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const top = stack[stack.length - 1];
+      if (expectKey && top?.keys) {
+        const key = text.slice(i + 1, j);
+        const where = stack.length === 1 ? -1 : stack[0].keys === null ? stack[0].index : -1;
+        if (top.keys.has(key) && !found.has(where)) found.set(where, key);
+        top.keys.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (ch === '{') {
+      stack.push({ keys: new Set(), index: 0 });
+      expectKey = true;
+    } else if (ch === '[') {
+      stack.push({ keys: null, index: 0 });
+    } else if (ch === '}' || ch === ']') {
+      stack.pop();
+    } else if (ch === ',') {
+      const top = stack[stack.length - 1];
+      if (top?.keys) expectKey = true;
+      else if (top) top.index++;
+    }
+  }
+  return found;
 }
 
 async function firstLine(file: string): Promise<string> {
