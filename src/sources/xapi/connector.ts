@@ -42,37 +42,46 @@ const rejectOf = (problems: Problem[], invalid: string): Item['out'] => {
   };
 };
 
-/** xAPI documents → items: malformed JSON, invalid statements and flattened ones. */
-export async function* xapiItems(docs: AsyncIterable<Doc> | Iterable<Doc>, o: XapiFlattenOptions): AsyncGenerator<Item> {
-  for await (const d of docs) {
-    if ('error' in d) {
-      yield { loc: d.loc, out: { kind: 'reject', reason: 'malformed_json', field: null, detail: d.error }, raw: () => d.raw };
-      continue;
+/** xAPI documents → items (in batches): malformed JSON, invalid statements and flattened ones. */
+export async function* xapiItems(batches: AsyncIterable<Doc[]> | Iterable<Doc[]>, o: XapiFlattenOptions): AsyncGenerator<Item[]> {
+  for await (const docs of batches) {
+    const out: Item[] = new Array(docs.length);
+    for (let i = 0; i < docs.length; i++) {
+      const d = docs[i];
+      if ('error' in d) {
+        out[i] = { loc: d.loc, out: { kind: 'reject', reason: 'malformed_json', field: null, detail: d.error }, raw: () => d.raw };
+        continue;
+      }
+      const v = d.value;
+      const problems = validateStatement(v);
+      out[i] = { loc: d.loc, out: problems.length ? rejectOf(problems, 'invalid_statement') : flattenStatement(v as Record<string, any>, o), raw: () => JSON.stringify(v) };
     }
-    const v = d.value;
-    const problems = validateStatement(v);
-    yield { loc: d.loc, out: problems.length ? rejectOf(problems, 'invalid_statement') : flattenStatement(v as Record<string, any>, o), raw: () => JSON.stringify(v) };
+    yield out;
   }
 }
 
-/** Caliper documents → items, one per event of an envelope. */
-export async function* caliperItems(docs: AsyncIterable<Doc>, o: CaliperFlattenOptions): AsyncGenerator<Item> {
-  for await (const d of docs) {
-    if ('error' in d) {
-      yield { loc: d.loc, out: { kind: 'reject', reason: 'malformed_json', field: null, detail: d.error }, raw: () => d.raw };
-      continue;
-    }
-    for (const { suffix, value } of caliperDocuments(d.value)) {
-      const loc = d.loc + suffix;
-      const raw = () => JSON.stringify(value);
-      // Envelopes may carry entities (descriptions of people, courses, resources): not activity.
-      if (value && typeof value === 'object' && !('action' in value) && typeof (value as any).type === 'string' && !/Event$/.test((value as any).type)) {
-        yield { loc, out: { kind: 'reject', reason: 'not_an_event', field: 'type', detail: `a ${(value as any).type} entity, not an event` }, raw };
+/** Caliper documents → items (in batches), one per event of an envelope. */
+export async function* caliperItems(batches: AsyncIterable<Doc[]>, o: CaliperFlattenOptions): AsyncGenerator<Item[]> {
+  for await (const docs of batches) {
+    const out: Item[] = [];
+    for (const d of docs) {
+      if ('error' in d) {
+        out.push({ loc: d.loc, out: { kind: 'reject', reason: 'malformed_json', field: null, detail: d.error }, raw: () => d.raw });
         continue;
       }
-      const problems = validateCaliperEvent(value);
-      yield { loc, out: problems.length ? rejectOf(problems, 'invalid_event') : flattenCaliperEvent(value as Record<string, any>, o), raw };
+      for (const { suffix, value } of caliperDocuments(d.value)) {
+        const loc = d.loc + suffix;
+        const raw = () => JSON.stringify(value);
+        // Envelopes may carry entities (descriptions of people, courses, resources): not activity.
+        if (value && typeof value === 'object' && !('action' in value) && typeof (value as any).type === 'string' && !/Event$/.test((value as any).type)) {
+          out.push({ loc, out: { kind: 'reject', reason: 'not_an_event', field: 'type', detail: `a ${(value as any).type} entity, not an event` }, raw });
+          continue;
+        }
+        const problems = validateCaliperEvent(value);
+        out.push({ loc, out: problems.length ? rejectOf(problems, 'invalid_event') : flattenCaliperEvent(value as Record<string, any>, o), raw });
+      }
     }
+    yield out;
   }
 }
 
@@ -98,7 +107,7 @@ export async function ingestConnector(
   if (c.kind === 'xapi' && c.lrs) {
     const fo = xapiFlattenOptions(c, index, config.identity.rules);
     sum.position = await pullLrs(engine, loaded, c, c.lrs, async (page) => {
-      const r = await loadUnit(engine, config, baseDir, c, { input: page.input, sha256: page.sha256, items: xapiItems(page.docs, fo) }, pz, common);
+      const r = await loadUnit(engine, config, baseDir, c, { input: page.input, sha256: page.sha256, items: xapiItems([page.docs], fo) }, pz, common);
       add(r);
       return r;
     });

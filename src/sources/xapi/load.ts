@@ -14,7 +14,7 @@ import type { Pseudonymizer } from '../../privacy/pseudonym.js';
 import type { Vault } from '../../privacy/vault.js';
 import { piiRedactSql } from '../../privacy/pii-scan.js';
 import { loadFile, nextLoadId, type LoadResult } from '../../normalize/load.js';
-import type { Flattened } from './flatten.js';
+import { FLAT_COLUMNS, type Flattened, type FlatRow } from './flatten.js';
 
 /** One flattened item with where it came from (file:line, file[i], lrs:<id>) and its text for rejects. */
 export interface Item {
@@ -47,7 +47,7 @@ export function builtinSource(c: ConnectorConfig, target: 'events' | 'assessment
       ? { event_id: 'id', user, event_type: 'event_type', object, course: { id_column: 'course_id', name_column: 'course_name', namespace: ns }, timestamp: 'timestamp', duration_seconds: 'duration_seconds' }
       : { assessment_id: 'id', user, object, score: 'score', max_score: 'max_score', passed: 'passed', submitted_at: 'timestamp' };
   // Statements carry their own (often back-dated) timestamps: all are admitted unless lookback_days bounds it.
-  return { name: c.name, kind: 'file', format: 'jsonl', path: landing, target, fields, pii_columns: [], free_text: [], lookback_days: c.lookback_days ?? NO_LOOKBACK };
+  return { name: c.name, kind: 'file', format: 'csv', path: landing, target, fields, pii_columns: [], free_text: [], lookback_days: c.lookback_days ?? NO_LOOKBACK };
 }
 
 /** Where landing files of a connector go: beside the warehouse, landing/<source>/. */
@@ -56,29 +56,40 @@ export function landingDir(config: PipelineConfig, baseDir: string, source: stri
   return path.join(path.dirname(wh), 'landing', source);
 }
 
+/** A landing CSV row: every text value quoted (so the reader's dialect detection is unambiguous), NULL empty. */
+function csvRow(row: FlatRow): string {
+  let out = '';
+  for (let i = 0; i < FLAT_COLUMNS.length; i++) {
+    const v = row[FLAT_COLUMNS[i]];
+    if (i) out += ',';
+    if (v === null || v === undefined) continue;
+    if (typeof v === 'number') out += String(v);
+    else out += '"' + (v.includes('"') ? v.replaceAll('"', '""') : v) + '"';
+  }
+  return out;
+}
+
 class LineWriter {
-  private buf: string[] = [];
+  private buf: string[] = [FLAT_COLUMNS.join(',')];
   private size = 0;
   readonly stream: WriteStream;
-  lines = 0;
   constructor(readonly file: string) {
     this.stream = createWriteStream(file);
   }
-  async write(line: string): Promise<void> {
+  write(line: string): void {
     this.buf.push(line);
     this.size += line.length + 1;
-    this.lines++;
-    if (this.size > 1 << 20) await this.flush();
   }
-  private async flush(): Promise<void> {
-    if (!this.buf.length) return;
+  /** Hands what was written to the file once enough has piled up, waiting when the disk lags. */
+  async drain(force = false): Promise<void> {
+    if (!this.buf.length || (!force && this.size < 1 << 20)) return;
     const chunk = this.buf.join('\n') + '\n';
     this.buf = [];
     this.size = 0;
     if (!this.stream.write(chunk)) await new Promise<void>((r) => this.stream.once('drain', () => r()));
   }
   async close(): Promise<void> {
-    await this.flush();
+    await this.drain(true);
     await new Promise<void>((resolve, reject) => this.stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
   }
 }
@@ -92,40 +103,48 @@ export async function loadUnit(
   config: PipelineConfig,
   baseDir: string,
   c: ConnectorConfig,
-  unit: { input: string; sha256: string; items: AsyncIterable<Item> | Iterable<Item> },
+  unit: { input: string; sha256: string; items: AsyncIterable<Item[]> | Iterable<Item[]> },
   pz: Pseudonymizer,
   opts: { asOf: string | null; vault?: Vault | null },
 ): Promise<UnitResult> {
+  const t0 = performance.now();
   const dir = landingDir(config, baseDir, c.name);
   mkdirSync(dir, { recursive: true });
   const stem = `${path.basename(unit.input).replace(/[^A-Za-z0-9._-]/g, '_')}.${unit.sha256.slice(0, 12)}`;
-  const evFile = new LineWriter(path.join(dir, `${stem}.events.jsonl`));
-  const asFile = new LineWriter(path.join(dir, `${stem}.assessments.jsonl`));
+  const evFile = new LineWriter(path.join(dir, `${stem}.events.csv`));
+  const asFile = new LineWriter(path.join(dir, `${stem}.assessments.csv`));
   const evLocs: string[] = [];
   const asLocs: string[] = [];
   const pre: Array<[loc: string, reason: string, field: string | null, detail: string, raw: string]> = [];
   const voids: Array<[loc: string, target: string]> = [];
   try {
-    for await (const it of unit.items) {
-      const o = it.out;
-      if (o.kind === 'row') {
-        const line = JSON.stringify(o.row);
-        await evFile.write(line);
-        evLocs.push(it.loc);
-        if (o.assessment) {
-          await asFile.write(line);
-          asLocs.push(it.loc);
-        }
-      } else if (o.kind === 'void') voids.push([it.loc, o.target.toLowerCase()]);
-      else pre.push([it.loc, o.reason, o.field, o.detail, it.raw().slice(0, RAW_LIMIT)]);
+    for await (const batch of unit.items) {
+      for (const it of batch) {
+        const o = it.out;
+        if (o.kind === 'row') {
+          const line = csvRow(o.row);
+          evFile.write(line);
+          evLocs.push(it.loc);
+          if (o.assessment) {
+            asFile.write(line);
+            asLocs.push(it.loc);
+          }
+        } else if (o.kind === 'void') voids.push([it.loc, o.target.toLowerCase()]);
+        else pre.push([it.loc, o.reason, o.field, o.detail, it.raw().slice(0, RAW_LIMIT)]);
+      }
+      await evFile.drain();
+      await asFile.drain();
     }
   } finally {
     await evFile.close();
     await asFile.close();
   }
+  const t1 = performance.now();
   try {
     const events = await loadLanded(engine, config, baseDir, c, 'events', evFile.file, evLocs, unit, pz, opts);
+    const t2 = performance.now();
     const assessments = asLocs.length ? await loadLanded(engine, config, baseDir, c, 'assessments', asFile.file, asLocs, unit, pz, opts) : null;
+    if (process.env.LEARNPIPE_PROFILE) console.error(`xapi ${unit.input}: stream ${((t1 - t0) / 1000).toFixed(2)} s, load events ${((t2 - t1) / 1000).toFixed(2)} s, assessments ${((performance.now() - t2) / 1000).toFixed(2)} s`);
 
     // Rejects found while streaming: counted in the events load, located in the source.
     if (pre.length) {
@@ -183,8 +202,9 @@ async function loadLanded(
   // Rejected rows (conflicting repeats, late rows, unreadable values) are located in the source, not the landing file.
   const rej = await engine.all<{ location: string }>(`SELECT DISTINCT location FROM rejects WHERE load_id = $1`, [result.load_id]);
   if (rej.length) {
+    // Landing line n (after the header line) is the (n-1)-th row landed.
     const prefix = relPath + ':';
-    const fix = rej.map((r) => [r.location, locs[Number(r.location.slice(prefix.length)) - 1] ?? r.location] as [string, string]);
+    const fix = rej.map((r) => [r.location, locs[Number(r.location.slice(prefix.length)) - 2] ?? r.location] as [string, string]);
     await engine.run(`CREATE OR REPLACE TEMP TABLE __xloc (landed VARCHAR, loc VARCHAR)`);
     await engine.appendRows('__xloc', fix);
     await engine.run(`UPDATE rejects SET location = l.loc FROM __xloc l WHERE rejects.load_id = $1 AND rejects.location = l.landed`, [result.load_id]);

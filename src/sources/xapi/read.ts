@@ -4,6 +4,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
+import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 
 export type Doc = { loc: string; value: unknown } | { loc: string; error: string; raw: string };
@@ -27,8 +28,8 @@ function parse(text: string): { value: unknown } | { error: string } {
   }
 }
 
-/** Documents of one file; `relPath` names the file in locations. Arrays are unrolled one level. */
-export async function* readDocuments(file: string, relPath: string): AsyncGenerator<Doc> {
+/** Documents of one file, in batches; `relPath` names the file in locations. Arrays are unrolled one level. */
+export async function* readDocuments(file: string, relPath: string): AsyncGenerator<Doc[]> {
   const base = file.replace(/\.gz$/, '');
   const lineMode = /\.(jsonl|ndjson)$/i.test(base);
   if (!lineMode) {
@@ -42,20 +43,44 @@ export async function* readDocuments(file: string, relPath: string): AsyncGenera
       const dups = 'value' in whole ? duplicateKeys(text) : new Map<number, string>();
       const dup = (i: number, loc: string): Doc | null => (dups.has(i) ? { loc, error: `duplicate key ${JSON.stringify(dups.get(i))}`, raw: JSON.stringify((whole as { value: unknown[] }).value) } : null);
       if ('value' in whole && Array.isArray(whole.value)) {
-        for (let i = 0; i < whole.value.length; i++) yield dup(i, `${relPath}[${i}]`) ?? { loc: `${relPath}[${i}]`, value: whole.value[i] };
-      } else if ('value' in whole) yield dup(-1, `${relPath}:1`) ?? { loc: `${relPath}:1`, value: whole.value };
-      else yield { loc: `${relPath}:1`, error: `malformed JSON: ${whole.error}`, raw: text.slice(0, 2000) };
+        const arr = whole.value;
+        yield arr.map((value, i) => dup(i, `${relPath}[${i}]`) ?? { loc: `${relPath}[${i}]`, value });
+      } else if ('value' in whole) yield [dup(-1, `${relPath}:1`) ?? { loc: `${relPath}:1`, value: whole.value }];
+      else yield [{ loc: `${relPath}:1`, error: `malformed JSON: ${whole.error}`, raw: text.slice(0, 2000) }];
       return;
     }
   }
+  // One document a line. Lines are split by hand: several times faster than node:readline.
   let n = 0;
-  const rl = createInterface({ input: open(file), crlfDelay: Infinity });
-  for await (const line of rl) {
-    n++;
-    const t = n === 1 ? line.replace(/^\uFEFF/, '') : line;
-    if (!t.trim()) continue;
-    const p = parse(t);
-    yield 'value' in p ? { loc: `${relPath}:${n}`, value: p.value } : { loc: `${relPath}:${n}`, error: `malformed JSON: ${p.error}`, raw: t };
+  let tail = '';
+  // A decoder keeps a multi-byte character split across two chunks whole.
+  const decoder = new StringDecoder('utf8');
+  for await (const chunk of open(file)) {
+    const text = tail + decoder.write(chunk as Buffer);
+    const batch: Doc[] = [];
+    let start = 0;
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', start)) {
+      const doc = lineDoc(text.slice(start, text.charCodeAt(i - 1) === 13 ? i - 1 : i), ++n, relPath);
+      if (doc) batch.push(doc);
+      start = i + 1;
+    }
+    tail = text.slice(start);
+    if (batch.length) yield batch;
+  }
+  tail += decoder.end();
+  if (tail) {
+    const doc = lineDoc(tail.replace(/\r$/, ''), ++n, relPath);
+    if (doc) yield [doc];
+  }
+}
+
+function lineDoc(line: string, n: number, relPath: string): Doc | null {
+  const t = n === 1 ? line.replace(/^\uFEFF/, '') : line;
+  if (!t.trim()) return null;
+  try {
+    return { loc: `${relPath}:${n}`, value: JSON.parse(t) };
+  } catch (err) {
+    return { loc: `${relPath}:${n}`, error: `malformed JSON: ${(err as Error).message}`, raw: t };
   }
 }
 

@@ -25,6 +25,18 @@ export const DURATION = /^P(?!$)(?:(\d+(?:\.\d+)?)Y)?(?:(\d+(?:\.\d+)?)M)?(?:(\d
 const INTERACTION_TYPES = ['true-false', 'choice', 'fill-in', 'long-fill-in', 'matching', 'performance', 'sequencing', 'likert', 'numeric', 'other'];
 const CONTEXT_ACTIVITY_KEYS = ['parent', 'grouping', 'category', 'other'];
 
+// Statements repeat the same IRIs and language tags endlessly: remember the ones already checked.
+const known = { iri: new Set<string>(), lang: new Set<string>() };
+function remembered(set: Set<string>, re: RegExp, v: string): boolean {
+  if (set.has(v)) return true;
+  if (!re.test(v)) return false;
+  if (set.size > 50000) set.clear();
+  set.add(v);
+  return true;
+}
+const isIri = (v: unknown): v is string => typeof v === 'string' && remembered(known.iri, IRI, v);
+const isLang = (v: string) => remembered(known.lang, LANG, v);
+
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function problem(ctx: Ctx, path: string, message: string): false {
@@ -37,21 +49,21 @@ function allowedKeys(ctx: Ctx, o: Obj, path: string, keys: string[]): void {
 }
 
 function iri(ctx: Ctx, v: unknown, path: string): boolean {
-  if (typeof v !== 'string' || !IRI.test(v)) return problem(ctx, path, `expected an absolute IRI, got ${JSON.stringify(v)}`);
+  if (!isIri(v)) return problem(ctx, path, `expected an absolute IRI, got ${JSON.stringify(v)}`);
   return true;
 }
 
 function langMap(ctx: Ctx, v: unknown, path: string): void {
   if (!isObj(v)) return void problem(ctx, path, 'expected a language map (an object of language tag → text)');
   for (const [k, s] of Object.entries(v)) {
-    if (!LANG.test(k)) problem(ctx, `${path}.${k}`, `${JSON.stringify(k)} is not a language tag (RFC 5646)`);
+    if (!isLang(k)) problem(ctx, `${path}.${k}`, `${JSON.stringify(k)} is not a language tag (RFC 5646)`);
     if (typeof s !== 'string') problem(ctx, `${path}.${k}`, 'expected text');
   }
 }
 
 function extensions(ctx: Ctx, v: unknown, path: string): void {
   if (!isObj(v)) return void problem(ctx, path, 'expected an object of IRI → value');
-  for (const k of Object.keys(v)) if (!IRI.test(k)) problem(ctx, `${path}.${k}`, `extension key ${JSON.stringify(k)} is not an IRI`);
+  for (const k of Object.keys(v)) if (!isIri(k)) problem(ctx, `${path}.${k}`, `extension key ${JSON.stringify(k)} is not an IRI`);
 }
 
 /** The inverse functional identifiers an Agent or identified Group carries. */
