@@ -24,6 +24,7 @@ if (mode === 'make') {
   }
   await new Promise<void>((r) => out.end(() => r()));
   (await import('node:fs')).renameSync(a + '.tmp', a);
+  process.stdout.write(JSON.stringify({ mode: 'make', seconds: 0, peak_rss_mb: process.resourceUsage().maxRSS / 1024 }) + '\n');
   process.exit(0);
 }
 const [file, work] = [a, b];
