@@ -1,6 +1,12 @@
 // Ingests the configured connectors: xAPI statement files, an LRS, Caliper envelope files. Each file (or
 // LRS page) is one unit loaded in its own transaction, skipped when already loaded (by content hash).
+import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import path from 'node:path';
+
+/** Small files are batched into one unit up to these limits. */
+const BATCH_FILES = 1000;
+const BATCH_BYTES = 64 << 20;
 import type { Engine } from '../../engine/engine.js';
 import type { LoadedConfig } from '../../config/load.js';
 import type { ConnectorConfig } from '../../config/sources-xapi.js';
@@ -20,8 +26,10 @@ import type { Problem } from './validate.js';
 export interface ConnectorSummary {
   source: string;
   kind: ConnectorConfig['kind'];
-  units_loaded: number;
-  units_skipped: number;
+  /** Files (or LRS pages) loaded, and files skipped as already loaded (by content hash). */
+  files_loaded: number;
+  files_skipped: number;
+  units: number;
   /** Statements / events read, voiding statements included. */
   statements: number;
   voiding: number;
@@ -94,9 +102,10 @@ export async function ingestConnector(
 ): Promise<ConnectorSummary> {
   const { config, baseDir } = loaded;
   const index = config.connectors.indexOf(c);
-  const sum: ConnectorSummary = { source: c.name, kind: c.kind, units_loaded: 0, units_skipped: 0, statements: 0, voiding: 0, voided: 0, results: [] };
-  const add = (r: UnitResult) => {
-    sum.units_loaded++;
+  const sum: ConnectorSummary = { source: c.name, kind: c.kind, files_loaded: 0, files_skipped: 0, units: 0, statements: 0, voiding: 0, voided: 0, results: [] };
+  const add = (r: UnitResult, files = 1) => {
+    sum.units++;
+    sum.files_loaded += files;
     sum.statements += r.statements;
     sum.voiding += r.voiding;
     sum.voided += r.voided;
@@ -115,16 +124,33 @@ export async function ingestConnector(
   }
   const files = expandGlob(path.resolve(baseDir, c.path!));
   if (files.length === 0) throw new SourceReadError(`source ${c.name}: no file matches ${c.path} (resolved against ${baseDir})`);
+  // Small files are loaded in batches (one transaction and one pass of SQL for many files): a folder of
+  // one-statement files costs little more than one file holding them all.
+  const pending: Array<{ file: string; input: string; sha256: string; size: number }> = [];
   for (const file of files) {
     const sha = await sha256File(file);
-    if (await engine.one(`SELECT 1 FROM loaded_files WHERE source = $1 AND sha256 = $2`, [c.name, sha])) {
-      sum.units_skipped++;
+    if (pending.some((p) => p.sha256 === sha) || (await engine.one(`SELECT 1 FROM loaded_files WHERE source = $1 AND sha256 = $2`, [c.name, sha]))) {
+      sum.files_skipped++;
       continue;
     }
-    const relPath = path.relative(baseDir, file) || file;
-    const docs = readDocuments(file, relPath);
-    const items = c.kind === 'xapi' ? xapiItems(docs, xapiFlattenOptions(c, index, config.identity.rules)) : caliperItems(docs, caliperFlattenOptions(c, index));
-    add(await engine.transaction(() => loadUnit(engine, config, baseDir, c, { input: relPath, sha256: sha, items }, pz, common)));
+    pending.push({ file, input: path.relative(baseDir, file) || file, sha256: sha, size: statSync(file).size });
+  }
+  const batches: Array<typeof pending> = [];
+  for (const p of pending) {
+    const last = batches[batches.length - 1];
+    if (last && last.length < BATCH_FILES && last.reduce((n, x) => n + x.size, 0) + p.size <= BATCH_BYTES) last.push(p);
+    else batches.push([p]);
+  }
+  for (const batch of batches) {
+    async function* docs() {
+      for (const f of batch) yield* readDocuments(f.file, f.input);
+    }
+    const items = c.kind === 'xapi' ? xapiItems(docs(), xapiFlattenOptions(c, index, config.identity.rules)) : caliperItems(docs(), caliperFlattenOptions(c, index));
+    const unit =
+      batch.length === 1
+        ? { input: batch[0].input, sha256: batch[0].sha256, items }
+        : { input: `${batch[0].input} (+${batch.length - 1} files)`, sha256: createHash('sha256').update(batch.map((f) => f.sha256).join()).digest('hex'), items, files: batch };
+    add(await engine.transaction(() => loadUnit(engine, config, baseDir, c, unit, pz, common)), batch.length);
   }
   return sum;
 }

@@ -95,15 +95,16 @@ class LineWriter {
 }
 
 /**
- * Loads one unit inside the caller's transaction. `input` names it in loads/loaded_files (a file's
- * relative path, or an LRS page file) and `sha256` is its content hash.
+ * Loads one unit inside the caller's transaction. `input` names it in loads (a file's relative path, an
+ * LRS page file, or the first of a batch of small files) and `sha256` is its content hash; `files`, when
+ * the unit is a batch, are the files recorded in loaded_files (else the unit itself).
  */
 export async function loadUnit(
   engine: Engine,
   config: PipelineConfig,
   baseDir: string,
   c: ConnectorConfig,
-  unit: { input: string; sha256: string; items: AsyncIterable<Item[]> | Iterable<Item[]> },
+  unit: { input: string; sha256: string; items: AsyncIterable<Item[]> | Iterable<Item[]>; files?: Array<{ input: string; sha256: string }> },
   pz: Pseudonymizer,
   opts: { asOf: string | null; vault?: Vault | null },
 ): Promise<UnitResult> {
@@ -174,7 +175,7 @@ export async function loadUnit(
       // Rows of earlier loads are gone: derived tiles no longer match them, so the next run rebuilds.
       if (voided > 0) await engine.run(`DELETE FROM tile_state`);
     }
-    await engine.run(`INSERT INTO loaded_files VALUES ($1, $2, $3, $4)`, [c.name, unit.input, unit.sha256, events.load_id]);
+    for (const f of unit.files ?? [unit]) await engine.run(`INSERT INTO loaded_files VALUES ($1, $2, $3, $4)`, [c.name, f.input, f.sha256, events.load_id]);
     return { events, assessments, statements: events.rows_read + voids.length, voiding: voids.length, voided };
   } finally {
     rmSync(evFile.file, { force: true });
