@@ -173,3 +173,25 @@ test('config: connectors are validated with the path at fault', () => {
   const ok = parseConfigText('connectors:\n  - { name: x, kind: xapi, lrs: { endpoint: "https://lrs.example.com/xapi/", username_env: LRS_USER, password_env: LRS_PASSWORD } }\n', 'pipeline.yaml');
   assert.equal(ok.connectors[0].kind, 'xapi');
 });
+
+test('reader: JSON lines across chunk boundaries, multi-byte characters, CRLF, blank lines, no final newline', async () => {
+  const { readDocuments } = await import('../src/sources/xapi/read.js');
+  const lines: string[] = [];
+  for (let i = 0; i < 30000; i++) lines.push(JSON.stringify({ i, s: 'é€😀'.repeat(i % 50), pad: 'x'.repeat(i % 300) }));
+  const text = lines.map((l, i) => (i % 7 === 0 ? l + '\r\n' : i % 11 === 0 ? l + '\n\n' : l + '\n')).join('');
+  const dir = writeProject({ 'a.jsonl': text.slice(0, -1) });
+  let n = 0;
+  let physical = 0;
+  for await (const batch of readDocuments(path.join(dir, 'a.jsonl'), 'a.jsonl')) {
+    for (const d of batch) {
+      assert.ok(!('error' in d), d.loc);
+      const v = (d as { value: { i: number; s: string } }).value;
+      assert.equal(v.i, n);
+      assert.equal(v.s, 'é€😀'.repeat(n % 50));
+      physical = Number(d.loc.split(':')[1]);
+      n++;
+    }
+  }
+  assert.equal(n, 30000);
+  assert.equal(physical, 30000 + Math.floor((29999 + 11) / 11) - 1 - Math.floor(29999 / 77), 'line numbers count blank lines');
+});

@@ -4,13 +4,12 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
-import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 
 export type Doc = { loc: string; value: unknown } | { loc: string; error: string; raw: string };
 
 function open(file: string): Readable {
-  const s = createReadStream(file, { highWaterMark: 1 << 20 });
+  const s = createReadStream(file, { highWaterMark: 4 << 20 });
   return file.endsWith('.gz') ? s.pipe(createGunzip()) : s;
 }
 
@@ -50,26 +49,46 @@ export async function* readDocuments(file: string, relPath: string): AsyncGenera
       return;
     }
   }
-  // One document a line. Lines are split by hand: several times faster than node:readline.
+  // One document a line. Lines are found in the bytes and each chunk's whole lines decoded in one go
+  // (a newline is never inside a multi-byte character): several times faster than node:readline.
   let n = 0;
-  let tail = '';
-  // A decoder keeps a multi-byte character split across two chunks whole.
-  const decoder = new StringDecoder('utf8');
-  for await (const chunk of open(file)) {
-    const text = tail + decoder.write(chunk as Buffer);
+  let rest: Buffer = Buffer.alloc(0);
+  for await (const c of open(file)) {
+    const chunk = c as Buffer;
     const batch: Doc[] = [];
-    let start = 0;
-    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', start)) {
-      const doc = lineDoc(text.slice(start, text.charCodeAt(i - 1) === 13 ? i - 1 : i), ++n, relPath);
+    let from = 0;
+    // The line begun in the previous chunk: only its bytes are joined, never the whole chunk.
+    if (rest.length) {
+      const nl = chunk.indexOf(10);
+      if (nl < 0) {
+        rest = Buffer.concat([rest, chunk]);
+        continue;
+      }
+      const doc = lineDoc(Buffer.concat([rest, chunk.subarray(0, nl)]).toString('utf8').replace(/\r$/, ''), ++n, relPath);
       if (doc) batch.push(doc);
+      from = nl + 1;
+    }
+    const last = chunk.lastIndexOf(10);
+    if (last < from) {
+      rest = Buffer.from(chunk.subarray(from));
+      if (batch.length) yield batch;
+      continue;
+    }
+    const text = chunk.toString('utf8', from, last);
+    rest = Buffer.from(chunk.subarray(last + 1));
+    let start = 0;
+    for (;;) {
+      const i = text.indexOf('\n', start);
+      const end = i < 0 ? text.length : i;
+      const doc = lineDoc(text.slice(start, text.charCodeAt(end - 1) === 13 ? end - 1 : end), ++n, relPath);
+      if (doc) batch.push(doc);
+      if (i < 0) break;
       start = i + 1;
     }
-    tail = text.slice(start);
     if (batch.length) yield batch;
   }
-  tail += decoder.end();
-  if (tail) {
-    const doc = lineDoc(tail.replace(/\r$/, ''), ++n, relPath);
+  if (rest.length) {
+    const doc = lineDoc(rest.toString('utf8').replace(/\r$/, ''), ++n, relPath);
     if (doc) yield [doc];
   }
 }
