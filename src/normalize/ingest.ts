@@ -116,7 +116,7 @@ export async function ingest(engine: Engine, loaded: LoadedConfig, pz: Pseudonym
     for (const target of ['events', 'assessments'] as const) {
       const mine = results.filter((r) => r.target === target);
       if (target === 'assessments' && !mine.length) continue;
-      const sum: SourceSummary = { source: c.name, target, files_loaded: target === 'events' ? cs.files_loaded : mine.length, files_skipped: target === 'events' ? cs.files_skipped : 0, rows_read: 0, accepted: 0, duplicates: 0, conflicts: 0, rejected: 0, dst_gap: 0, dst_overlap: 0, late: 0, rejects_by_reason: {}, reconciled: true };
+      const sum: SourceSummary = { source: c.name, target, files_loaded: target === 'events' ? cs.files_loaded : 0, files_skipped: target === 'events' ? cs.files_skipped : 0, rows_read: 0, accepted: 0, duplicates: 0, conflicts: 0, rejected: 0, dst_gap: 0, dst_overlap: 0, late: 0, rejects_by_reason: {}, reconciled: true };
       for (const r of mine) {
         for (const k of ['rows_read', 'accepted', 'duplicates', 'conflicts', 'rejected', 'dst_gap', 'dst_overlap', 'late'] as const) sum[k] += r[k];
         for (const [why, n] of Object.entries(r.rejects_by_reason)) sum.rejects_by_reason[why] = (sum.rejects_by_reason[why] ?? 0) + n;

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { XapiConnectorConfig } from '../../config/sources-xapi.js';
 import { DEFAULT_VERBS } from './verbs.js';
-import { durationSeconds, VOIDED } from './validate.js';
+import { durationSeconds, isActivityType, VOIDED } from './validate.js';
 
 /** The landing columns, in order: what the built-in mapping reads (see load.ts in this folder). */
 export const FLAT_COLUMNS = ['id', 'user_kind', 'user', 'event_type', 'object_id', 'object_name', 'course_id', 'course_name', 'timestamp', 'duration_seconds', 'score', 'max_score', 'passed'] as const;
@@ -85,8 +85,8 @@ export function flattenStatement(s: Obj, o: XapiFlattenOptions): Flattened {
   if (typeof ts !== 'string') return { kind: 'reject', reason: 'missing_timestamp', field: 'timestamp', detail: 'the statement has neither timestamp nor stored' };
   // The object: an Activity's id; a SubStatement's own object; an Agent or a referenced statement has no content id.
   const obj: Obj = s.object.objectType === 'SubStatement' ? s.object.object : s.object;
-  const type$ = obj.objectType ?? 'Activity';
-  const objectId = type$ === 'Activity' ? String(obj.id) : null;
+  const isActivity = isActivityType(obj.objectType ?? 'Activity');
+  const objectId = isActivity ? String(obj.id) : null;
   const course = courseOf(s.context);
   const r: Obj | undefined = s.result;
   const score: Obj | undefined = r?.score;
@@ -99,7 +99,7 @@ export function flattenStatement(s: Obj, o: XapiFlattenOptions): Flattened {
     user: key.raw,
     event_type: type,
     object_id: objectId,
-    object_name: type$ === 'Activity' ? langText(obj.definition?.name) : null,
+    object_name: isActivity ? langText(obj.definition?.name) : null,
     course_id: course.id,
     course_name: course.name,
     timestamp: ts,

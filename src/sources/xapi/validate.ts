@@ -22,6 +22,10 @@ const SHA1 = /^[0-9a-f]{40}$/i;
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$/;
 // ISO-8601 duration (PnYnMnDTnHnMnS, or PnW).
 export const DURATION = /^P(?!$)(?:(\d+(?:\.\d+)?)Y)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?=\d)(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
+// Open edX marks problems with several questions as objectType GroupActivity (not in the xAPI spec): it
+// is read as an Activity, or every multi-question problem check of Open edX would be lost.
+export const OPENEDX_GROUP_ACTIVITY = 'GroupActivity';
+export const isActivityType = (t: unknown) => t === 'Activity' || t === OPENEDX_GROUP_ACTIVITY;
 const INTERACTION_TYPES = ['true-false', 'choice', 'fill-in', 'long-fill-in', 'matching', 'performance', 'sequencing', 'likert', 'numeric', 'other'];
 const CONTEXT_ACTIVITY_KEYS = ['parent', 'grouping', 'category', 'other'];
 
@@ -160,6 +164,7 @@ function statementObject(ctx: Ctx, v: unknown, path: string, inSub: boolean): vo
   const type = v.objectType ?? 'Activity';
   switch (type) {
     case 'Activity':
+    case OPENEDX_GROUP_ACTIVITY:
       return activity(ctx, v, path);
     case 'Agent':
     case 'Group':
@@ -215,7 +220,7 @@ function context(ctx: Ctx, v: unknown, path: string, objectIsActivity: boolean):
         const list = Array.isArray(ca[k]) ? (ca[k] as unknown[]) : [ca[k]];
         list.forEach((a, i) => {
           const p = `${path}.contextActivities.${k}[${i}]`;
-          if (!isObj(a) || (a.objectType ?? 'Activity') !== 'Activity') problem(ctx, p, 'expected an Activity');
+          if (!isObj(a) || !isActivityType(a.objectType ?? 'Activity')) problem(ctx, p, 'expected an Activity');
           else activity(ctx, a, p);
         });
       }
@@ -295,7 +300,7 @@ function statementBody(ctx: Ctx, s: Obj, path: string, sub: boolean): void {
   if (s.object === undefined) problem(ctx, p('object'), 'missing object');
   else statementObject(ctx, s.object, p('object'), sub);
   if (s.result !== undefined) result(ctx, s.result, p('result'));
-  const objectIsActivity = isObj(s.object) && (s.object.objectType ?? 'Activity') === 'Activity';
+  const objectIsActivity = isObj(s.object) && isActivityType(s.object.objectType ?? 'Activity');
   if (s.context !== undefined) context(ctx, s.context, p('context'), objectIsActivity);
   if (s.timestamp !== undefined) timestamp(ctx, s.timestamp, p('timestamp'));
   if (s.attachments !== undefined) attachments(ctx, s.attachments, p('attachments'));
