@@ -85,6 +85,26 @@ connectors:
   await engine.close();
 });
 
+test('a file loaded in parts (bounded memory): same result, rejects still located, counts reconcile', async () => {
+  const { setPartRows } = await import('../src/sources/xapi/load.js');
+  const rows = [...Array.from({ length: 25 }, (_, i) => st(100 + i)), 'not json', st(100), st(200, { verb: { id: V + 'voided' }, object: { objectType: 'StatementRef', id: uuid(101) } })];
+  const dir = writeProject({ 'pipeline.yaml': 'warehouse: wh.duckdb\nconnectors:\n  - { name: x, kind: xapi, path: a.jsonl }\n', 'a.jsonl': jsonl(rows) });
+  const { engine, run } = await openProject(dir);
+  setPartRows(10);
+  try {
+    const s = await run();
+    const ev = s.sources.find((x) => x.target === 'events')!;
+    assert.equal(s.loads.filter((l) => l.target === 'events').length, 3);
+    assert.deepEqual([ev.statements, ev.rows_read, ev.accepted, ev.duplicates, ev.rejected, ev.voided], [28, 27, 25, 1, 1, 1]);
+    assert.equal(Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM events`))!.n), 24);
+    assert.deepEqual(await engine.all(`SELECT location, reason FROM rejects`), [{ location: 'a.jsonl:26', reason: 'malformed_json' }]);
+    assert.equal(Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM loaded_files`))!.n), 1);
+  } finally {
+    setPartRows(250_000);
+    await engine.close();
+  }
+});
+
 test('identity rules: HR email ↔ mbox and mbox_sha1sum, an account mapped to the LMS namespace, unmatched people listed', async () => {
   const sha1 = (s: string) => createHash('sha1').update(s).digest('hex');
   const dir = writeProject({

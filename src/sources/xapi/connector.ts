@@ -157,5 +157,5 @@ export async function ingestConnector(
 
 /** All loads of a connector run, events and assessments. */
 export function connectorLoads(s: ConnectorSummary): LoadResult[] {
-  return s.results.flatMap((r) => (r.assessments ? [r.events, r.assessments] : [r.events]));
+  return s.results.flatMap((r) => r.loads);
 }

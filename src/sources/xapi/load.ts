@@ -24,8 +24,10 @@ export interface Item {
 }
 
 export interface UnitResult {
-  events: LoadResult;
-  assessments: LoadResult | null;
+  /** The unit's loads: events and assessments, per part of a big file. */
+  loads: LoadResult[];
+  /** The last events load: what loaded_files and source_positions point at. */
+  lastLoadId: number;
   /** Statements (or Caliper events) read: events rows read + voiding statements. */
   statements: number;
   voiding: number;
@@ -88,7 +90,10 @@ class LineWriter {
     this.size = 0;
     if (!this.stream.write(chunk)) await new Promise<void>((r) => this.stream.once('drain', () => r()));
   }
+  private closed = false;
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await this.drain(true);
     await new Promise<void>((resolve, reject) => this.stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
   }
@@ -108,46 +113,106 @@ export async function loadUnit(
   pz: Pseudonymizer,
   opts: { asOf: string | null; vault?: Vault | null },
 ): Promise<UnitResult> {
-  const t0 = performance.now();
   const dir = landingDir(config, baseDir, c.name);
   mkdirSync(dir, { recursive: true });
   const stem = `${path.basename(unit.input).replace(/[^A-Za-z0-9._-]/g, '_')}.${unit.sha256.slice(0, 12)}`;
-  const evFile = new LineWriter(path.join(dir, `${stem}.events.csv`));
-  const asFile = new LineWriter(path.join(dir, `${stem}.assessments.csv`));
-  const evLocs: string[] = [];
-  const asLocs: string[] = [];
-  const pre: Array<[loc: string, reason: string, field: string | null, detail: string, raw: string]> = [];
+  const loads: LoadResult[] = [];
   const voids: Array<[loc: string, target: string]> = [];
+  let statements = 0;
+  // A big file is loaded in parts of PART_ROWS statements (all in the unit's transaction), so memory
+  // stays bounded whatever the file's size.
+  let part = new Part(dir, `${stem}.0`);
+  let parts = 0;
   try {
     for await (const batch of unit.items) {
       for (const it of batch) {
         const o = it.out;
-        if (o.kind === 'row') {
-          const line = csvRow(o.row);
-          evFile.write(line);
-          evLocs.push(it.loc);
-          if (o.assessment) {
-            asFile.write(line);
-            asLocs.push(it.loc);
-          }
-        } else if (o.kind === 'void') voids.push([it.loc, o.target.toLowerCase()]);
-        else pre.push([it.loc, o.reason, o.field, o.detail, it.raw().slice(0, RAW_LIMIT)]);
+        if (o.kind === 'row') part.row(o.row, o.assessment, it.loc);
+        else if (o.kind === 'void') voids.push([it.loc, o.target.toLowerCase()]);
+        else part.pre.push([it.loc, o.reason, o.field, o.detail, it.raw().slice(0, RAW_LIMIT)]);
+        if (part.size >= PART_ROWS) {
+          loads.push(...(await part.load(engine, config, baseDir, c, unit, pz, opts)));
+          part = new Part(dir, `${stem}.${++parts}`);
+        }
       }
-      await evFile.drain();
-      await asFile.drain();
+      await part.drain();
     }
+    if (part.size > 0 || loads.length === 0) loads.push(...(await part.load(engine, config, baseDir, c, unit, pz, opts)));
   } finally {
-    await evFile.close();
-    await asFile.close();
+    await part.discard();
   }
-  const t1 = performance.now();
-  try {
-    const events = await loadLanded(engine, config, baseDir, c, 'events', evFile.file, evLocs, unit, pz, opts);
-    const t2 = performance.now();
-    const assessments = asLocs.length ? await loadLanded(engine, config, baseDir, c, 'assessments', asFile.file, asLocs, unit, pz, opts) : null;
-    if (process.env.LEARNPIPE_PROFILE) console.error(`xapi ${unit.input}: stream ${((t1 - t0) / 1000).toFixed(2)} s, load events ${((t2 - t1) / 1000).toFixed(2)} s, assessments ${((performance.now() - t2) / 1000).toFixed(2)} s`);
+  const lastEvents = loads.filter((l) => l.target === 'events').pop()!;
+  for (const l of loads) if (l.target === 'events') statements += l.rows_read;
 
-    // Rejects found while streaming: counted in the events load, located in the source.
+  // Voiding: the voided statement's event and assessment go, whenever they were loaded.
+  let voided = 0;
+  if (voids.length) {
+    await engine.run(`CREATE OR REPLACE TEMP TABLE __xvoid (loc VARCHAR, target VARCHAR)`);
+    await engine.appendRows('__xvoid', voids);
+    const prefix = engine.dialect.quoteString(c.name + ':');
+    const count = async (table: string, key: string) =>
+      Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM ${table} WHERE ${key} IN (SELECT ${prefix} || target FROM __xvoid)`))?.n ?? 0);
+    voided = await count('events', 'event_id');
+    await engine.run(`DELETE FROM events WHERE event_id IN (SELECT ${prefix} || target FROM __xvoid)`);
+    if ((await count('assessments', 'assessment_id')) > 0) await engine.run(`DELETE FROM assessments WHERE assessment_id IN (SELECT ${prefix} || target FROM __xvoid)`);
+    await engine.run(`DROP TABLE __xvoid`);
+    // Rows of earlier loads are gone: derived tiles no longer match them, so the next run rebuilds.
+    if (voided > 0) await engine.run(`DELETE FROM tile_state`);
+  }
+  for (const f of unit.files ?? [unit]) await engine.run(`INSERT INTO loaded_files VALUES ($1, $2, $3, $4)`, [c.name, f.input, f.sha256, lastEvents.load_id]);
+  return { loads, lastLoadId: lastEvents.load_id, statements: statements + voids.length, voiding: voids.length, voided };
+}
+
+/** Statements per part of a unit: bounds the memory a big file needs (JS and the engine's staging). */
+let PART_ROWS = 250_000;
+/** Tests load small files in several parts. */
+export function setPartRows(n: number): void {
+  PART_ROWS = n;
+}
+
+/** One part of a unit: its landing files, the source locations of their rows, and rejects found while streaming. */
+class Part {
+  readonly events: LineWriter;
+  readonly assessments: LineWriter;
+  readonly evLocs: string[] = [];
+  readonly asLocs: string[] = [];
+  readonly pre: Array<[loc: string, reason: string, field: string | null, detail: string, raw: string]> = [];
+  constructor(dir: string, stem: string) {
+    this.events = new LineWriter(path.join(dir, `${stem}.events.csv`));
+    this.assessments = new LineWriter(path.join(dir, `${stem}.assessments.csv`));
+  }
+  get size(): number {
+    return this.evLocs.length + this.pre.length;
+  }
+  row(row: FlatRow, assessment: boolean, loc: string): void {
+    const line = csvRow(row);
+    this.events.write(line);
+    this.evLocs.push(loc);
+    if (assessment) {
+      this.assessments.write(line);
+      this.asLocs.push(loc);
+    }
+  }
+  async drain(): Promise<void> {
+    await this.events.drain();
+    await this.assessments.drain();
+  }
+  async discard(): Promise<void> {
+    await this.events.close().catch(() => {});
+    await this.assessments.close().catch(() => {});
+    rmSync(this.events.file, { force: true });
+    rmSync(this.assessments.file, { force: true });
+  }
+  /** Loads the part: events, then assessments; streaming rejects are counted in the events load. */
+  async load(engine: Engine, config: PipelineConfig, baseDir: string, c: ConnectorConfig, unit: { input: string; sha256: string }, pz: Pseudonymizer, opts: { asOf: string | null; vault?: Vault | null }): Promise<LoadResult[]> {
+    await this.events.close();
+    await this.assessments.close();
+    const t1 = performance.now();
+    const events = await loadLanded(engine, config, baseDir, c, 'events', this.events.file, this.evLocs, unit, pz, opts);
+    const t2 = performance.now();
+    const assessments = this.asLocs.length ? await loadLanded(engine, config, baseDir, c, 'assessments', this.assessments.file, this.asLocs, unit, pz, opts) : null;
+    if (process.env.LEARNPIPE_PROFILE) console.error(`xapi ${unit.input}: ${this.size} rows, load events ${((t2 - t1) / 1000).toFixed(2)} s, assessments ${((performance.now() - t2) / 1000).toFixed(2)} s`);
+    const pre = this.pre;
     if (pre.length) {
       await engine.run(`CREATE OR REPLACE TEMP TABLE __xrej (location VARCHAR, reason VARCHAR, field VARCHAR, detail VARCHAR, raw VARCHAR)`);
       await engine.appendRows('__xrej', pre);
@@ -159,27 +224,8 @@ export async function loadUnit(
       events.rejected += pre.length;
       for (const [, reason] of pre) events.rejects_by_reason[reason] = (events.rejects_by_reason[reason] ?? 0) + 1;
     }
-
-    // Voiding: the voided statement's event and assessment go, whenever they were loaded.
-    let voided = 0;
-    if (voids.length) {
-      await engine.run(`CREATE OR REPLACE TEMP TABLE __xvoid (loc VARCHAR, target VARCHAR)`);
-      await engine.appendRows('__xvoid', voids);
-      const prefix = engine.dialect.quoteString(c.name + ':');
-      const del = async (table: string, key: string) =>
-        Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM ${table} WHERE ${key} IN (SELECT ${prefix} || target FROM __xvoid)`))?.n ?? 0);
-      voided = await del('events', 'event_id');
-      await engine.run(`DELETE FROM events WHERE event_id IN (SELECT ${prefix} || target FROM __xvoid)`);
-      if ((await del('assessments', 'assessment_id')) > 0) await engine.run(`DELETE FROM assessments WHERE assessment_id IN (SELECT ${prefix} || target FROM __xvoid)`);
-      await engine.run(`DROP TABLE __xvoid`);
-      // Rows of earlier loads are gone: derived tiles no longer match them, so the next run rebuilds.
-      if (voided > 0) await engine.run(`DELETE FROM tile_state`);
-    }
-    for (const f of unit.files ?? [unit]) await engine.run(`INSERT INTO loaded_files VALUES ($1, $2, $3, $4)`, [c.name, f.input, f.sha256, events.load_id]);
-    return { events, assessments, statements: events.rows_read + voids.length, voiding: voids.length, voided };
-  } finally {
-    rmSync(evFile.file, { force: true });
-    rmSync(asFile.file, { force: true });
+    await this.discard();
+    return assessments ? [events, assessments] : [events];
   }
 }
 

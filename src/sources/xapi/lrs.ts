@@ -105,7 +105,7 @@ export async function pullLrs(engine: Engine, loaded: LoadedConfig, c: XapiConne
         if (newest && (!position || Date.parse(newest) > Date.parse(position))) {
           position = newest;
           await engine.run(`DELETE FROM source_positions WHERE source = $1`, [c.name]);
-          await engine.run(`INSERT INTO source_positions (source, position, position_kind, load_id) VALUES ($1, $2, 'stored', $3)`, [c.name, newest, r.events.load_id]);
+          await engine.run(`INSERT INTO source_positions (source, position, position_kind, load_id) VALUES ($1, $2, 'stored', $3)`, [c.name, newest, r.lastLoadId]);
         }
       });
     }
