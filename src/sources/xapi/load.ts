@@ -200,6 +200,8 @@ class Part {
   async discard(): Promise<void> {
     await this.events.close().catch(() => {});
     await this.assessments.close().catch(() => {});
+    // The landing files are derived from the input (kept only when debugging the mapping).
+    if (process.env.LEARNPIPE_KEEP_LANDING) return;
     rmSync(this.events.file, { force: true });
     rmSync(this.assessments.file, { force: true });
   }
