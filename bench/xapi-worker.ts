@@ -34,7 +34,7 @@ const threads = process.env.THREADS ?? '2';
 writeFileSync(
   path.join(work, 'pipeline.yaml'),
   `warehouse: wh.duckdb
-engine: { threads: ${threads}, memory_limit: ${process.env.BENCH_MEMORY_LIMIT ?? '512MB'} }
+engine: { threads: ${threads}, memory_limit: ${process.env.BENCH_MEMORY_LIMIT ?? '384MB'} }
 connectors:
   - name: bench
     kind: xapi

@@ -90,7 +90,7 @@ test('a file loaded in parts (bounded memory): same result, rejects still locate
   const rows = [...Array.from({ length: 25 }, (_, i) => st(100 + i)), 'not json', st(100), st(200, { verb: { id: V + 'voided' }, object: { objectType: 'StatementRef', id: uuid(101) } })];
   const dir = writeProject({ 'pipeline.yaml': 'warehouse: wh.duckdb\nconnectors:\n  - { name: x, kind: xapi, path: a.jsonl }\n', 'a.jsonl': jsonl(rows) });
   const { engine, run } = await openProject(dir);
-  setPartRows(10);
+  const before = setPartRows(10);
   try {
     const s = await run();
     const ev = s.sources.find((x) => x.target === 'events')!;
@@ -100,7 +100,7 @@ test('a file loaded in parts (bounded memory): same result, rejects still locate
     assert.deepEqual(await engine.all(`SELECT location, reason FROM rejects`), [{ location: 'a.jsonl:26', reason: 'malformed_json' }]);
     assert.equal(Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM loaded_files`))!.n), 1);
   } finally {
-    setPartRows(250_000);
+    setPartRows(before);
     await engine.close();
   }
 });

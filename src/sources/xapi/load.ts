@@ -164,10 +164,12 @@ export async function loadUnit(
 }
 
 /** Statements per part of a unit: bounds the memory a big file needs (JS and the engine's staging). */
-let PART_ROWS = 250_000;
-/** Tests load small files in several parts. */
-export function setPartRows(n: number): void {
+let PART_ROWS = 100_000;
+/** Tests load small files in several parts; returns the previous size. */
+export function setPartRows(n: number): number {
+  const before = PART_ROWS;
   PART_ROWS = n;
+  return before;
 }
 
 /** One part of a unit: its landing files, the source locations of their rows, and rejects found while streaming. */
