@@ -2,8 +2,9 @@
 // run, each in its own process (so peak RSS is that workload's). Medians of BENCH_REPEAT runs.
 //   BENCH_ROWS   rows of the synthetic event log (default 10,000,000)
 //   BENCH_REPEAT runs per workload (default 3)
-//   BENCH_ONLY   comma list of parts to run: ingest,features,postgres (default: all)
+//   BENCH_ONLY   comma list of parts to run: ingest,features,postgres,xapi (default: all)
 //   BENCH_PG_ROWS rows of the Moodle log loaded from Postgres (default 1,000,000)
+//   BENCH_XAPI   statements of the xAPI benchmark (default 1,000,000; the MOOC export repeated with fresh ids)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -14,8 +15,9 @@ const SHARED = path.resolve(ROOT, '../shared/bench');
 const DATA = path.join(ROOT, 'bench/.data');
 const ROWS = Number(process.env.BENCH_ROWS ?? 10_000_000);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
-const ONLY = (process.env.BENCH_ONLY ?? 'ingest,features,postgres').split(',');
+const ONLY = (process.env.BENCH_ONLY ?? 'ingest,features,postgres,xapi').split(',');
 const PG_ROWS = Number(process.env.BENCH_PG_ROWS ?? 1_000_000);
+const XAPI = Number(process.env.BENCH_XAPI ?? 1_000_000);
 
 export interface Measure {
   seconds: number;
@@ -86,9 +88,27 @@ async function benchPostgres() {
   results.postgres = { ...s, rows: PG_ROWS, rows_per_s: rate };
 }
 
+async function benchXapi() {
+  const tsx = path.join(ROOT, 'node_modules/.bin/tsx');
+  mkdirSync(DATA, { recursive: true });
+  const file = path.join(DATA, `xapi_${XAPI}.jsonl`);
+  if (!existsSync(file)) {
+    console.log(`writing ${XAPI.toLocaleString()} xAPI statements to ${file} …`);
+    measure(tsx, ['bench/xapi-worker.ts', 'make', file, String(XAPI)]);
+  }
+  const runs: Measure[] = [];
+  for (let i = 0; i < REPEAT; i++) runs.push(measure(tsx, ['bench/xapi-worker.ts', 'load', file, path.join(DATA, 'w-xapi')]));
+  const a = summarize('learnpipe xAPI connector (JSONL → events)', runs);
+  console.log('\nxAPI statements from files (median of %d):', REPEAT);
+  console.log(`  ${a.label.padEnd(46)} ${fmt(a.seconds).padStart(7)} s  ${fmt(XAPI / a.seconds / 1e3, 1)} k statements/s  peak RSS ${fmt(a.peak_rss_mb, 0)} MB`);
+  console.log(`  target: ≥ 100 k statements/s, peak RSS < 1 GB`);
+  results.xapi = { statements: XAPI, ...a, statements_per_s: XAPI / a.seconds };
+}
+
 const csv = ONLY.includes('ingest') || ONLY.includes('features') ? eventsFile() : '';
 if (ONLY.includes('ingest')) await benchIngest(csv);
 if (ONLY.includes('postgres')) await benchPostgres();
+if (ONLY.includes('xapi')) await benchXapi();
 if (ONLY.includes('features')) {
   const mod = path.join(ROOT, 'bench/features-run.ts');
   if (existsSync(mod)) {

@@ -18,6 +18,7 @@ keys:
 
 identity:
   match_by_email: true    # people are matched by employee id first, then by normalised email
+  # rules: [employee_id, email, mbox_sha1sum, account]   # tried in order; the rule that matched is kept
 
 content:
   aliases: {}             # "New course name": "Old course name" keeps one stable id across a rename
@@ -42,4 +43,16 @@ sources:
       object: { id_column: object_id, name_column: object_title }          # stable ids survive renames
       timestamp: { column: time, format: iso }      # iso (with offset) | local (+ timezone/timezone_column) | epoch_s | epoch_ms
       duration_seconds: { column: seconds }
+
+# Built-in connectors (docs/connectors.md): xAPI statements from files or an LRS, Caliper envelopes.
+# connectors:
+#   - name: lrs
+#     kind: xapi
+#     path: data/statements/*.jsonl        # .json / .jsonl, optionally .gz
+#     # lrs: { endpoint: https://lrs.example.com/xapi/, username_env: LRS_USER, password_env: LRS_PASSWORD }
+#     verbs: { "http://example.com/verbs/watched": video_play }   # added to the built-in verb map
+#     accounts: { "https://lms.example.com": lms_id }              # account homePage -> id namespace
+#   - name: caliper
+#     kind: caliper
+#     path: data/caliper/*.json
 `;

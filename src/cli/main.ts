@@ -106,7 +106,7 @@ Quick start:
     .action((o: { config: string }) => {
       const loaded = loadConfig(o.config, { checkFiles: true });
       loadKey(loaded.config.keys.pseudonym, loaded.baseDir, 'pseudonym');
-      emit(globals().json ?? false, () => console.log(`${loaded.file}: ok (${loaded.config.sources.length} sources)`), { ok: true, config: loaded.file, sources: loaded.config.sources.map((s) => s.name) });
+      emit(globals().json ?? false, () => console.log(`${loaded.file}: ok (${loaded.config.sources.length} sources${loaded.config.connectors.length ? `, ${loaded.config.connectors.length} connectors` : ''})`), { ok: true, config: loaded.file, sources: loaded.config.sources.map((s) => s.name), connectors: loaded.config.connectors.map((s) => s.name) });
     });
 
   program

@@ -32,6 +32,18 @@ export function printIngestSummary(s: IngestSummary, where: { warehouse: string;
     out.push('Identity match rate (share of each source\'s people linked to an HR record):');
     for (const m of s.match_rates) out.push(`  ${m.source.padEnd(16)} ${(100 * m.rate).toFixed(1).padStart(5)}%  (${m.matched}/${m.keys})`);
   }
+  const voided = s.sources.filter((x) => x.voided !== undefined);
+  if (voided.length) {
+    out.push('');
+    out.push('xAPI / Caliper connectors (statements read = event rows read + voiding statements):');
+    for (const x of voided) out.push(`  ${x.source.padEnd(16)} ${x.statements} statements, ${x.voiding} voiding, ${x.voided} event(s) voided`);
+  }
+  if (s.unmatched.length) {
+    out.push('');
+    out.push(`Unmatched identities (${s.unmatched.length}, by pseudonym; all in --json and identity_map):`);
+    for (const u of s.unmatched.slice(0, 10)) out.push(`  ${u.source.padEnd(16)} ${u.key_kind.padEnd(24)} ${u.key_pseudonym}`);
+    if (s.unmatched.length > 10) out.push(`  … and ${s.unmatched.length - 10} more`);
+  }
   out.push('');
   out.push(`Warehouse: ${where.warehouse}`);
   if (where.outputs?.length) {

@@ -160,6 +160,11 @@ export function loadConfig(file: string, opts: { checkFiles?: boolean } = {}): L
         issues.push({ file: abs, ...locate(doc, lc, ['sources', i, 'path']), path: `sources[${i}].path`, message: `no file matches ${JSON.stringify(s.path)} (resolved against ${loaded.baseDir})` });
       }
     });
+    config.connectors.forEach((s, i) => {
+      if (s.path && expandGlob(path.resolve(loaded.baseDir, s.path)).length === 0) {
+        issues.push({ file: abs, ...locate(doc, lc, ['connectors', i, 'path']), path: `connectors[${i}].path`, message: `no file matches ${JSON.stringify(s.path)} (resolved against ${loaded.baseDir})` });
+      }
+    });
     if (issues.length) throw new ConfigError(issues);
   }
   return loaded;

@@ -5,6 +5,10 @@ import { LOADABLE_TABLES } from '../schema/canonical.js';
 import { featuresSchema, labelDefSchema, spineSchema, trainingSchema } from './modeling.js';
 import { qaSchema } from './qa.js';
 import { lmsDatabaseSourceSchemas, replicationSchema } from './sources-postgres.js';
+import { connectorSchema } from './sources-xapi.js';
+
+/** Identity rules, in the default order (docs/connectors.md). */
+export const IDENTITY_RULES = ['employee_id', 'email', 'mbox_sha1sum', 'account'] as const;
 
 export function isValidTimeZone(zone: string): boolean {
   try {
@@ -61,6 +65,8 @@ export const userKeySpecSchema = z
     column: z.string().min(1),
     /** employee_id, email, or the name of an id namespace such as moodle_id. */
     kind: identifier,
+    /** A column holding each row's key kind (sources mixing kinds, such as xAPI actors); empty values fall back to `kind`. */
+    kind_column: z.string().min(1).optional(),
   })
   .strict();
 
@@ -193,9 +199,11 @@ export const pipelineConfigSchema = z
       .object({
         /** Match people across sources by normalised email when no employee id links them. */
         match_by_email: z.boolean().default(true),
+        /** Rules tried in order to link a key to a person; the rule that matched is kept in identity_map. */
+        rules: z.array(z.enum(IDENTITY_RULES)).min(1).default([...IDENTITY_RULES]),
       })
       .strict()
-      .default({ match_by_email: true }),
+      .prefault({}),
     content: z
       .object({
         /** Other names of the same content: alias → canonical name (e.g. a course renamed mid-year). */
@@ -207,9 +215,12 @@ export const pipelineConfigSchema = z
       .object({ lookback_days: z.number().int().min(0).default(7), timezone: timeZone.optional() })
       .strict()
       .default({ lookback_days: 7 }),
+    /** Sources mapped field by field: files, Postgres tables or queries, Debezium change files. */
     sources: z.array(sourceSchema).default([]),
     /** Change data capture from Postgres logical replication (docs/postgres.md). */
     replication: replicationSchema.optional(),
+    /** Standards with a built-in mapping: xAPI (files or an LRS) and Caliper (docs/connectors.md). */
+    connectors: z.array(connectorSchema).default([]),
     /** Point-in-time features (see docs/features.md); defaults to the built-in set. */
     features: featuresSchema.prefault({}),
     /** When predictions are made. Without a spine, runs stop after ingestion. */
@@ -221,6 +232,8 @@ export const pipelineConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    const sourceNames = [...c.sources.map((s) => s.name), ...c.connectors.map((s) => s.name)];
+    sourceNames.forEach((n, i) => sourceNames.indexOf(n) !== i && ctx.addIssue({ code: 'custom', path: i < c.sources.length ? ['sources', i, 'name'] : ['connectors', i - c.sources.length, 'name'], message: `source name ${n} is used twice` }));
     const names = c.labels.map((l) => l.name);
     names.forEach((n, i) => names.indexOf(n) !== i && ctx.addIssue({ code: 'custom', path: ['labels', i, 'name'], message: `label name ${n} is used twice` }));
     if (c.training && !names.includes(c.training.label)) ctx.addIssue({ code: 'custom', path: ['training', 'label'], message: `no label named ${c.training.label}; labels: ${names.join(', ') || '(none)'}` });

@@ -3,8 +3,10 @@
 // normalised email (when enabled). Resolution is recomputed from all links after every load, so the
 // result does not depend on the order sources were loaded in; rows already loaded are re-keyed.
 import type { Engine } from '../engine/engine.js';
-import type { Pseudonymizer } from '../privacy/pseudonym.js';
+import { createHash } from 'node:crypto';
+import { normalizeKey, type Pseudonymizer } from '../privacy/pseudonym.js';
 import type { KeyRole } from './mapping.js';
+import { IDENTITY_RULES, type FileSourceConfig, type PipelineConfig } from '../config/schema.js';
 
 export const KEYS = '__keys';
 
@@ -14,8 +16,17 @@ export async function pseudonymizeKeys(engine: Engine, pz: Pseudonymizer, roles:
   await engine.run(`CREATE TEMP TABLE ${KEYS} (role VARCHAR, kind VARCHAR, raw VARCHAR, pseudonym VARCHAR)`);
   let n = 0;
   for (const r of roles) {
-    const rows = await engine.all<{ raw: string }>(`SELECT DISTINCT ${r.column} AS raw FROM ${fromTable} WHERE ${r.column} IS NOT NULL ORDER BY 1`);
-    const out = rows.map((x) => [r.role, r.kind, x.raw, pz.of(r.kind, x.raw)] as [string, string, string, string | null]);
+    const kind = r.kindColumn ?? `CAST(${engine.dialect.quoteString(r.kind)} AS VARCHAR)`;
+    const rows = await engine.all<{ kind: string; raw: string }>(`SELECT DISTINCT ${kind} AS kind, ${r.column} AS raw FROM ${fromTable} WHERE ${r.column} IS NOT NULL ORDER BY 1, 2`);
+    const out = rows.map((x) => [r.role, x.kind, x.raw, pz.of(x.kind, x.raw)] as [string, string, string, string | null]);
+    // An email also stands for the xAPI mbox_sha1sum of the same address: registered as a key of the
+    // same person so statements that carry only the hash resolve to them (identity rule mbox_sha1sum).
+    if (r.role === 'email' || (r.role === 'user' && !r.kindColumn && r.kind === 'email')) {
+      for (const x of rows) {
+        const norm = normalizeKey('email', x.raw);
+        if (norm) out.push(['email_sha1', 'mbox_sha1sum', x.raw, pz.pseudonym('mbox_sha1sum', createHash('sha1').update('mailto:' + norm).digest('hex'))]);
+      }
+    }
     await engine.appendRows(KEYS, out);
     n += out.length;
   }
@@ -37,6 +48,24 @@ export async function registerKeys(engine: Engine, source: string): Promise<void
   );
 }
 
+/**
+ * After an HR or user-directory load: links the mbox_sha1sum of every email the batch carried to the
+ * same employee id / email as the record (rows of view `mk`, the mapped rows with pseudonyms).
+ */
+export async function linkEmailHashes(engine: Engine, source: FileSourceConfig, mk: string): Promise<void> {
+  const f = source.fields;
+  const byUserKey = !f.email && f.user?.kind === 'email';
+  if (!f.email && !byUserKey) return;
+  const emailRaw = f.email ? 'm.r_email' : 'm.r_user';
+  const emailPz = f.email ? 'm.email_pseudonym' : 'm.user_pseudonym';
+  const emp = source.target === 'hr_records' ? `CASE WHEN m.user_kind = 'employee_id' THEN m.user_pseudonym END` : f.employee_id ? 'm.employee_id_pseudonym' : 'CAST(NULL AS VARCHAR)';
+  const name = engine.dialect.quoteString(source.name);
+  await engine.run(`DELETE FROM identity_links l WHERE l.source = ${name} AND l.key_kind = 'mbox_sha1sum' AND EXISTS (SELECT 1 FROM ${KEYS} k WHERE k.role = 'email_sha1' AND k.pseudonym = l.key_pseudonym)`);
+  await engine.run(`INSERT INTO identity_links (source, key_kind, key_pseudonym, employee_id_pseudonym, email_pseudonym)
+    SELECT ${name}, 'mbox_sha1sum', k.pseudonym, arg_max(${emp}, m.__row), arg_max(${emailPz}, m.__row)
+    FROM ${mk} m JOIN ${KEYS} k ON k.role = 'email_sha1' AND k.raw = ${emailRaw} WHERE m.__reject IS NULL GROUP BY k.pseudonym`);
+}
+
 const REKEY: Array<[table: string, column: string]> = [
   ['events', 'user_id'],
   ['enrollments', 'user_id'],
@@ -45,9 +74,37 @@ const REKEY: Array<[table: string, column: string]> = [
   ['hr_records', 'manager_id'],
 ];
 
-/** Recomputes every key's person from the links and re-keys loaded rows whose person changed. */
-export async function resolveIdentities(engine: Engine, opts: { matchByEmail: boolean }): Promise<{ changed: number; splits: number }> {
-  const email = opts.matchByEmail ? 'true' : 'false';
+/** The identity options of a config: rules in order, and the id namespaces xAPI accounts map to. */
+export function identityOptions(config: PipelineConfig): { matchByEmail: boolean; rules: readonly string[]; accountKinds: string[] } {
+  return {
+    matchByEmail: config.identity.match_by_email,
+    rules: config.identity.rules,
+    accountKinds: [...new Set(config.connectors.flatMap((c) => (c.kind === 'xapi' ? Object.values(c.accounts) : [])))].sort(),
+  };
+}
+
+
+/**
+ * Recomputes every key's person from the links and re-keys loaded rows whose person changed. Rules are
+ * tried in the configured order; the first that links a key to an employee id wins and is recorded:
+ * employee_id (the key is, or a record links it to, an employee id), email (the normalised email is an
+ * HR person's), mbox_sha1sum (the hash of an HR person's email), account (an xAPI account whose home page
+ * is mapped to an id namespace `accountKinds` that a directory links to a person).
+ */
+export async function resolveIdentities(engine: Engine, opts: { matchByEmail: boolean; rules?: readonly string[]; accountKinds?: readonly string[] }): Promise<{ changed: number; splits: number }> {
+  const rules = (opts.rules ?? IDENTITY_RULES).filter((r) => r !== 'email' || opts.matchByEmail);
+  const email = rules.includes('email') ? 'true' : 'false';
+  const kinds = (opts.accountKinds ?? []).map((k) => engine.dialect.quoteString(k));
+  const isSha = `p.key_kind = 'mbox_sha1sum'`;
+  const isAcct = `(p.key_kind LIKE 'account:%'${kinds.length ? ` OR p.key_kind IN (${kinds.join(', ')})` : ''})`;
+  const plain = `NOT ${isSha} AND NOT ${isAcct}`;
+  const arms: Record<string, Array<[when: string, then: string]>> = {
+    employee_id: [[`p.key_kind = 'employee_id'`, 'p.key_pseudonym'], [`p.emp_direct IS NOT NULL AND ${plain}`, 'p.emp_direct']],
+    email: [[`e1.emp IS NOT NULL`, 'e1.emp'], [`e2.emp IS NOT NULL AND ${plain}`, 'e2.emp']],
+    mbox_sha1sum: [[`${isSha} AND p.emp_direct IS NOT NULL`, 'p.emp_direct'], [`${isSha} AND e2.emp IS NOT NULL`, 'e2.emp']],
+    account: [[`${isAcct} AND p.emp_direct IS NOT NULL`, 'p.emp_direct'], [`${isAcct} AND e2.emp IS NOT NULL`, 'e2.emp']],
+  };
+  const ordered = rules.flatMap((r) => (arms[r] ?? []).map(([when, then]) => ({ when, then, rule: r })));
   await engine.run(`DROP TABLE IF EXISTS __resolved`);
   await engine.run(`CREATE TEMP TABLE __resolved AS
     WITH emp_by_email AS (
@@ -58,15 +115,11 @@ export async function resolveIdentities(engine: Engine, opts: { matchByEmail: bo
       FROM identity_map m LEFT JOIN identity_links l ON l.key_kind = m.key_kind AND l.key_pseudonym = m.key_pseudonym
       GROUP BY 1, 2)
     SELECT p.key_kind, p.key_pseudonym,
-      CASE WHEN p.key_kind = 'employee_id' THEN p.key_pseudonym
-           WHEN p.emp_direct IS NOT NULL THEN p.emp_direct
-           WHEN ${email} AND e1.emp IS NOT NULL THEN e1.emp
-           WHEN ${email} AND e2.emp IS NOT NULL THEN e2.emp
+      CASE ${ordered.map((a) => `WHEN ${a.when} THEN ${a.then}`).join(' ')}
            WHEN ${email} AND p.key_kind = 'email' THEN p.key_pseudonym
            WHEN ${email} AND p.email IS NOT NULL THEN p.email
            ELSE p.key_pseudonym END AS user_id,
-      CASE WHEN p.key_kind = 'employee_id' OR p.emp_direct IS NOT NULL THEN 'employee_id'
-           WHEN ${email} AND (e1.emp IS NOT NULL OR e2.emp IS NOT NULL) THEN 'email'
+      CASE ${ordered.map((a) => `WHEN ${a.when} THEN '${a.rule}'`).join(' ')}
            ELSE 'unmatched' END AS rule
     FROM per_key p
     LEFT JOIN emp_by_email e1 ON p.key_kind = 'email' AND e1.email_pseudonym = p.key_pseudonym
@@ -112,13 +165,29 @@ export async function matchRates(engine: Engine): Promise<MatchRate[]> {
   return rows.map((r) => ({ source: r.source, keys: Number(r.keys), matched: Number(r.matched), rate: Number(r.keys) ? Number(r.matched) / Number(r.keys) : 1 }));
 }
 
+export interface UnmatchedIdentity {
+  source: string;
+  key_kind: string;
+  /** The key's pseudonym (never the raw identifier). */
+  key_pseudonym: string;
+}
+
+/** Keys that no rule linked to an HR person, per source that presented them. */
+export async function unmatchedIdentities(engine: Engine): Promise<UnmatchedIdentity[]> {
+  const rows = await engine.all<{ source: string; key_kind: string; key_pseudonym: string }>(
+    `SELECT s.source, m.key_kind, m.key_pseudonym FROM identity_map m, unnest(m.sources) AS s(source) WHERE m.rule = 'unmatched' ORDER BY 1, 2, 3`,
+  );
+  return rows.map((r) => ({ source: r.source, key_kind: r.key_kind, key_pseudonym: r.key_pseudonym }));
+}
+
 /** Rebuilds users from the identity map and the latest HR record of each person. */
 export async function rebuildUsers(engine: Engine): Promise<void> {
   await engine.run(`DELETE FROM users`);
   await engine.run(`INSERT INTO users
     WITH ids AS (
       SELECT user_id, list(key_kind || ':' || key_pseudonym ORDER BY key_kind, key_pseudonym) AS source_ids,
-        CASE WHEN bool_or(rule = 'employee_id') THEN 'employee_id' WHEN bool_or(rule = 'email') THEN 'email' ELSE 'unmatched' END AS match_rule
+        CASE WHEN bool_or(rule = 'employee_id') THEN 'employee_id' WHEN bool_or(rule = 'email') THEN 'email'
+             WHEN bool_or(rule = 'mbox_sha1sum') THEN 'mbox_sha1sum' WHEN bool_or(rule = 'account') THEN 'account' ELSE 'unmatched' END AS match_rule
       FROM identity_map GROUP BY user_id),
     hr AS (
       SELECT user_id, arg_max(hire_date, effective_from) AS hire_date, arg_max(employment_status, effective_from) AS employment_status,

@@ -6,7 +6,8 @@ import type { LoadedConfig } from '../config/load.js';
 import type { Pseudonymizer } from '../privacy/pseudonym.js';
 import { listSourceFiles, sha256File, SourceReadError } from '../sources/files.js';
 import { loadFile, nextLoadId, type LoadResult } from './load.js';
-import { matchRates, rebuildUsers, type MatchRate } from './identity.js';
+import { matchRates, rebuildUsers, unmatchedIdentities, type MatchRate, type UnmatchedIdentity } from './identity.js';
+import { connectorLoads, ingestConnector } from '../sources/xapi/connector.js';
 import type { Vault } from '../privacy/vault.js';
 import { checkWarehouseKey } from '../privacy/rotate.js';
 import { ingestDatabaseSource } from '../sources/postgres/index.js';
@@ -35,6 +36,10 @@ export interface SourceSummary {
   rejects_by_reason: Record<string, number>;
   /** read = accepted + duplicates + rejected, checked for every load. */
   reconciled: boolean;
+  /** xAPI / Caliper connectors (events row): statements read (voiding ones included), voiding statements, events they removed. */
+  statements?: number;
+  voiding?: number;
+  voided?: number;
 }
 
 export interface IngestSummary {
@@ -42,6 +47,8 @@ export interface IngestSummary {
   sources: SourceSummary[];
   totals: Omit<SourceSummary, 'source' | 'target' | 'rejects_by_reason' | 'reconciled' | 'files_skipped'> & { files_skipped: number; reconciled: boolean };
   match_rates: MatchRate[];
+  /** Keys no rule linked to an HR person, by pseudonym (listed rather than dropped). */
+  unmatched: UnmatchedIdentity[];
   /** Earliest event time among rows accepted in this run (null when nothing new). */
   affected_from: string | null;
 }
@@ -49,9 +56,11 @@ export interface IngestSummary {
 export async function ingest(engine: Engine, loaded: LoadedConfig, pz: Pseudonymizer, opts: { asOf?: string | null; sources?: string[]; progress?: IngestProgress; vault?: Vault | null } = {}): Promise<IngestSummary> {
   const { config, baseDir } = loaded;
   const sources = config.sources.filter((s) => !opts.sources || opts.sources.includes(s.name));
+  const connectors = config.connectors.filter((s) => !opts.sources || opts.sources.includes(s.name));
   if (opts.sources) {
-    const unknown = opts.sources.filter((n) => !config.sources.some((s) => s.name === n));
-    if (unknown.length) throw new Error(`unknown source(s): ${unknown.join(', ')}; configured: ${config.sources.map((s) => s.name).join(', ')}`);
+    const all = [...config.sources, ...config.connectors].map((s) => s.name);
+    const unknown = opts.sources.filter((n) => !all.includes(n));
+    if (unknown.length) throw new Error(`unknown source(s): ${unknown.join(', ')}; configured: ${all.join(', ')}`);
   }
   // HR and user directories first, so events resolve to people on first load (order does not change
   // the final result: identities are re-resolved after every load).
@@ -109,6 +118,24 @@ export async function ingest(engine: Engine, loaded: LoadedConfig, pz: Pseudonym
     }
     summaries.push(sum);
   }
+  // Connectors (xAPI, Caliper) carry events and assessments: after the people directories.
+  for (const c of connectors) {
+    const cs = await ingestConnector(engine, loaded, c, pz, { asOf: opts.asOf ?? null, vault: opts.vault });
+    const results = connectorLoads(cs);
+    loads.push(...results);
+    for (const target of ['events', 'assessments'] as const) {
+      const mine = results.filter((r) => r.target === target);
+      if (target === 'assessments' && !mine.length) continue;
+      const sum: SourceSummary = { source: c.name, target, files_loaded: target === 'events' ? cs.files_loaded : 0, files_skipped: target === 'events' ? cs.files_skipped : 0, rows_read: 0, accepted: 0, duplicates: 0, conflicts: 0, rejected: 0, dst_gap: 0, dst_overlap: 0, late: 0, rejects_by_reason: {}, reconciled: true };
+      for (const r of mine) {
+        for (const k of ['rows_read', 'accepted', 'duplicates', 'conflicts', 'rejected', 'dst_gap', 'dst_overlap', 'late'] as const) sum[k] += r[k];
+        for (const [why, n] of Object.entries(r.rejects_by_reason)) sum.rejects_by_reason[why] = (sum.rejects_by_reason[why] ?? 0) + n;
+        if (r.rows_read !== r.accepted + r.duplicates + r.rejected) sum.reconciled = false;
+      }
+      if (target === 'events') Object.assign(sum, { statements: cs.statements, voiding: cs.voiding, voided: cs.voided });
+      summaries.push(sum);
+    }
+  }
   await engine.transaction(() => rebuildUsers(engine));
   const totals = { files_loaded: 0, files_skipped: 0, rows_read: 0, accepted: 0, duplicates: 0, conflicts: 0, rejected: 0, dst_gap: 0, dst_overlap: 0, late: 0, reconciled: true };
   for (const s of summaries) {
@@ -116,5 +143,5 @@ export async function ingest(engine: Engine, loaded: LoadedConfig, pz: Pseudonym
     totals.reconciled &&= s.reconciled;
   }
   const times = loads.filter((l) => l.target === 'events' && l.min_event_time).map((l) => l.min_event_time!).sort();
-  return { loads, sources: summaries, totals, match_rates: await matchRates(engine), affected_from: times[0] ?? null };
+  return { loads, sources: summaries, totals, match_rates: await matchRates(engine), unmatched: await unmatchedIdentities(engine), affected_from: times[0] ?? null };
 }

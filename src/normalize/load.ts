@@ -6,7 +6,7 @@ import type { FileSourceConfig, PipelineConfig } from '../config/schema.js';
 import type { Pseudonymizer } from '../privacy/pseudonym.js';
 import { collectMalformed, describeFile, MALFORMED, prepareRejects, readerSql, readLines, SourceReadError, type SourceFile } from '../sources/files.js';
 import { compileMapping } from './mapping.js';
-import { pseudonymizeKeys, registerKeys, resolveIdentities } from './identity.js';
+import { identityOptions, linkEmailHashes, pseudonymizeKeys, registerKeys, resolveIdentities } from './identity.js';
 import { vaultKeysFromTable, vaultPiiFromTable, type Vault } from '../privacy/vault.js';
 import { piiFindSql, piiRedactSql } from '../privacy/pii-scan.js';
 
@@ -170,7 +170,8 @@ export async function loadFile(
     await engine.run(`DROP TABLE IF EXISTS __k_${r.role}`);
     await engine.run(`CREATE TEMP TABLE __k_${r.role} AS SELECT k.raw, k.kind, k.pseudonym${person ? ', coalesce(im.user_id, k.pseudonym) AS person' : ''}
       FROM __keys k${person ? ' LEFT JOIN identity_map im ON im.key_kind = k.kind AND im.key_pseudonym = k.pseudonym' : ''} WHERE k.role = '${r.role}'`);
-    joins.push(`LEFT JOIN __k_${r.role} k_${r.role} ON k_${r.role}.raw = m.${r.column}`);
+    // A per-row key kind (xAPI: mbox, mbox_sha1sum, account) is part of the key.
+    joins.push(`LEFT JOIN __k_${r.role} k_${r.role} ON k_${r.role}.raw = m.${r.column}${r.kindColumn ? ` AND k_${r.role}.kind = m.${r.kindColumn}` : ''}`);
     keyCols.push(`k_${r.role}.kind AS ${r.role}_kind`, `k_${r.role}.pseudonym AS ${r.role}_pseudonym`);
     if (person) keyCols.push(`k_${r.role}.person AS ${r.role === 'user' ? 'user_id' : 'manager_id'}`);
   }
@@ -308,6 +309,9 @@ export async function loadFile(
       FROM ${MK} WHERE __check IS NULL AND user_pseudonym IS NOT NULL GROUP BY user_kind, user_pseudonym`);
   }
 
+  // People directories: each email also links the xAPI mbox_sha1sum of that address to the person.
+  if (source.target === 'hr_records' || source.target === 'users') await linkEmailHashes(engine, source, MK);
+
   // Content names and ids seen in this batch (events and assessments carry objects).
   if (isEventLike) await mergeContent(engine, source, sel.table === 'events' ? 'timestamp_utc' : 'submitted_at', classified);
 
@@ -349,7 +353,7 @@ export async function loadFile(
     [loadId, source.name, file.relPath, sha256, opts.asOf, rowsRead, accepted, duplicates, result.conflicts, rejected, result.dst_gap, result.dst_overlap, result.late, wmBefore, wmAfter, source.target],
   );
   await engine.run(`INSERT INTO loaded_files VALUES ($1, $2, $3, $4)`, [source.name, file.relPath, sha256, loadId]);
-  await resolveIdentities(engine, { matchByEmail: config.identity.match_by_email });
+  await resolveIdentities(engine, identityOptions(config));
   // Saved before the warehouse commits: a crash in between leaves extra vault entries, never missing ones.
   if (opts.vault) opts.vault.save();
   for (const v of ['__cand', MK, M]) await engine.run(`DROP VIEW IF EXISTS ${v}`);

@@ -20,6 +20,8 @@ export interface KeyRole {
   kind: string;
   /** Column of the mapped table holding the raw (trimmed) value. */
   column: string;
+  /** Column holding each row's kind, when the source mixes kinds (the fixed kind is the fallback). */
+  kindColumn?: string;
 }
 
 export interface CompiledMapping {
@@ -160,9 +162,10 @@ class Builder {
     this.checks.push({ reason, field, when: `${rawCol} IS NULL`, detail: `'${field} is empty'` });
   }
 
-  key(role: KeyRole['role'], kind: string, column: string, fieldPath: string): string {
+  key(role: KeyRole['role'], kind: string, column: string, fieldPath: string, kindColumn?: string): string {
     const r = this.rawCol(role, this.column(column, fieldPath));
-    this.keyRoles.push({ role, kind, column: r });
+    const k = kindColumn ? this.rawCol(`${role}_kind`, `coalesce(${this.column(kindColumn, `${fieldPath.replace(/column$/, 'kind_column')}`)}, ${this.bind(kind)})`) : undefined;
+    this.keyRoles.push({ role, kind, column: r, ...(k ? { kindColumn: k } : {}) });
     return r;
   }
 
@@ -201,7 +204,7 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
   }
   let user: string | null = null;
   if (f.user) {
-    user = b.key('user', f.user.kind, f.user.column, 'fields.user.column');
+    user = b.key('user', f.user.kind, f.user.column, 'fields.user.column', f.user.kind_column);
     b.required('user', user);
     out.push(['r_user', user]);
   }
@@ -338,7 +341,10 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
     source.format === 'parquet'
       ? ['__raw', `CASE WHEN __check IS NOT NULL THEN CAST(to_json(struct_pack(${stagedColumns.map((c) => `${d.quoteIdent(c)} := ${d.quoteIdent(c)}`).join(', ')})) AS VARCHAR) END`]
       : ['__raw', 'CAST(NULL AS VARCHAR)'];
-  const keyRaw: Array<[string, string]> = b.keyRoles.filter((k) => !out.some(([a]) => a === k.column)).map((k) => [k.column, k.column]);
+  const keyRaw: Array<[string, string]> = b.keyRoles
+    .flatMap((k) => [k.column, ...(k.kindColumn ? [k.kindColumn] : [])])
+    .filter((c) => !out.some(([a]) => a === c))
+    .map((c) => [c, c]);
   const columns = out.map(([a]) => a);
   const stored: Array<[string, string]> = [];
   for (const col of [original, ...keyRaw, ...out, ...bookkeeping]) (CONSTANT.test(col[1]) ? derived : stored).push(col);

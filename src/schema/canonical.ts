@@ -67,7 +67,7 @@ export const users: TableDef = {
   columns: [
     c('user_id', 'varchar', false, 'pseudonym', 'Resolved person pseudonym.'),
     c('source_ids', 'varchar[]', false, 'pseudonym', 'Every source key that resolved to this person, as kind:pseudonym.'),
-    c('match_rule', 'varchar', false, 'internal', 'How the person was resolved: employee_id, email, or unmatched.'),
+    c('match_rule', 'varchar', false, 'internal', 'How the person was resolved: employee_id, email, mbox_sha1sum, account, or unmatched.'),
     c('hire_date', 'date', true, 'internal', 'Hire date from the HRIS.'),
     c('employment_status', 'varchar', true, 'internal', 'Current employment status (latest HR record).'),
     c('role_level', 'varchar', true, 'internal', 'Current role level.'),
@@ -165,7 +165,7 @@ export const identityMap: TableDef = {
     c('key_kind', 'varchar', false, 'internal', 'Kind of key: employee_id, email, or a source namespace such as moodle_id.'),
     c('key_pseudonym', 'varchar', false, 'pseudonym', 'HMAC pseudonym of the normalised key.'),
     c('user_id', 'varchar', false, 'pseudonym', 'The resolved person.'),
-    c('rule', 'varchar', false, 'internal', 'employee_id, email, or unmatched.'),
+    c('rule', 'varchar', false, 'internal', 'The identity rule that matched: employee_id, email, mbox_sha1sum, account, or unmatched.'),
     c('sources', 'varchar[]', false, 'internal', 'Sources that presented this key.'),
   ],
 };
