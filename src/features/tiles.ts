@@ -81,9 +81,10 @@ export async function withoutInsertionOrder<T>(engine: Engine, fn: () => Promise
 async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null, maxLoad: number): Promise<TileUpdate> {
   const gap = `INTERVAL ${Math.round(o.sessionGapMinutes * 60)} SECOND`;
   const full = sinceLoad === null;
-  const temps = ['__aff', '__uid', '__ev', '__quiz_new', '__aff_a'];
-  // Incremental runs: the earliest start_u, the earliest from_day, and that minus the gap (see below).
-  let bounds: Array<string | null> = [null, null, null];
+  const temps = ['__recent', '__aff', '__uid', '__inc_ev', '__ev', '__quiz_new', '__aff_a'];
+  // Incremental runs: the earliest from_day, and that minus the gap (see below).
+  let fromDay: string | null = null;
+  let readFrom: string | null = null;
   for (const t of temps) await engine.run(`DROP TABLE IF EXISTS ${t}`);
 
   // __uid: the learners to recompute, each with an integer surrogate key (uid) used instead of the
@@ -99,35 +100,40 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
     // a tile or the event log is first narrowed by a constant bound (the earliest new event, the earliest
     // from_day), a cheap timestamp filter that spares hashing pseudonyms of rows that cannot match.
     const t0min = (await engine.one<{ t: string | null }>(`SELECT CAST(min(timestamp_utc) AS VARCHAR) AS t FROM events WHERE load_id > ${sinceLoad}`))?.t ?? null;
+    // Every session a late or new event can change ends within a gap before the earliest new event;
+    // they are read once (with their row ids, for the delete below).
+    await step(engine, 'tiles: recent sessions', `CREATE TEMP TABLE __recent AS
+      SELECT rowid AS rid, user_id, session_start, session_end FROM sessions WHERE session_end >= CAST($1 AS TIMESTAMP) - ${gap}`, [t0min]);
     await step(engine, 'tiles: affected learners', `CREATE TEMP TABLE __aff AS
-      WITH t0 AS (SELECT user_id, min(timestamp_utc) AS t0 FROM events WHERE load_id > ${sinceLoad} GROUP BY 1),
-        recent AS (SELECT user_id, session_start, session_end FROM sessions WHERE session_end >= CAST($1 AS TIMESTAMP) - ${gap})
+      WITH t0 AS (SELECT user_id, min(timestamp_utc) AS t0 FROM events WHERE load_id > ${sinceLoad} GROUP BY 1)
       SELECT t0.user_id, least(t0.t0, min(s.session_start)) AS start_u, CAST(date_trunc('day', least(t0.t0, min(s.session_start))) AS TIMESTAMP) AS from_day
-      FROM t0 LEFT JOIN recent s ON s.user_id = t0.user_id AND s.session_end >= t0.t0 - ${gap}
-      GROUP BY t0.user_id, t0.t0`, [t0min]);
+      FROM t0 LEFT JOIN __recent s ON s.user_id = t0.user_id AND s.session_end >= t0.t0 - ${gap}
+      GROUP BY t0.user_id, t0.t0`);
     await step(engine, 'tiles: learner keys', `CREATE TEMP TABLE __uid AS SELECT user_id, CAST(row_number() OVER () AS INTEGER) AS uid, start_u, from_day FROM __aff`);
-    const b = await engine.one<{ s: string | null; f: string | null; c: string | null }>(
-      `SELECT CAST(min(start_u) AS VARCHAR) AS s, CAST(min(from_day) AS VARCHAR) AS f, CAST(min(from_day) - ${gap} AS VARCHAR) AS c FROM __aff`,
-    );
-    bounds = [b?.s ?? null, b?.f ?? null, b?.c ?? null];
-    await step(engine, 'tiles: delete user_day', `DELETE FROM user_day d USING __aff a WHERE d.day >= CAST(CAST($1 AS TIMESTAMP) AS DATE) AND d.user_id = a.user_id AND d.day >= CAST(a.from_day AS DATE)`, [bounds[1]]);
-    await step(engine, 'tiles: delete sessions', `DELETE FROM sessions s USING __aff a WHERE s.session_start >= CAST($1 AS TIMESTAMP) AND s.user_id = a.user_id AND s.session_start >= a.start_u`, [bounds[0]]);
-    await step(engine, 'tiles: delete quiz starts', `DELETE FROM quiz_first_starts q USING __aff a WHERE q.first_ts >= CAST($1 AS TIMESTAMP) AND q.user_id = a.user_id AND q.first_ts >= a.from_day`, [bounds[1]]);
+    const b = await engine.one<{ f: string | null; c: string | null }>(`SELECT CAST(min(from_day) AS VARCHAR) AS f, CAST(min(from_day) - ${gap} AS VARCHAR) AS c FROM __aff`);
+    [fromDay, readFrom] = [b?.f ?? null, b?.c ?? null];
+    await step(engine, 'tiles: delete user_day', `DELETE FROM user_day d USING __aff a WHERE d.day >= CAST(CAST($1 AS TIMESTAMP) AS DATE) AND d.user_id = a.user_id AND d.day >= CAST(a.from_day AS DATE)`, [fromDay]);
+    // (A session starting at or after start_u ends within a gap of t0 or later, so it is among __recent.)
+    await step(engine, 'tiles: delete sessions', `DELETE FROM sessions WHERE rowid IN (SELECT r.rid FROM __recent r JOIN __aff a ON a.user_id = r.user_id AND r.session_start >= a.start_u)`);
+    await step(engine, 'tiles: delete quiz starts', `DELETE FROM quiz_first_starts q USING __aff a WHERE q.first_ts >= CAST($1 AS TIMESTAMP) AND q.user_id = a.user_id AND q.first_ts >= a.from_day`, [fromDay]);
   }
 
   // One sorted pass over (learner, time): each event learns whether it starts a session (the previous
   // event is more than a gap earlier, or absent) and whether it ends one (likewise for the next event).
   // In an incremental run the learner's last event before from_day is read as context (ctx) for the
   // first; only one within a gap of from_day can matter (an earlier one leaves the next event a session
-  // start, as no previous event would), so only that window is searched.
+  // start, as no previous event would). The events needed (from a gap before from_day) are read once.
+  if (!full) {
+    await step(engine, 'tiles: events to reread', `CREATE TEMP TABLE __inc_ev AS
+      SELECT u.uid, e.timestamp_utc AS ts, e.event_type, e.object_id, e.duration_seconds, e.timestamp_utc < u.from_day AS before
+      FROM (SELECT user_id, timestamp_utc, event_type, object_id, duration_seconds FROM events WHERE timestamp_utc >= CAST($1 AS TIMESTAMP)) e
+      JOIN __uid u ON u.user_id = e.user_id AND e.timestamp_utc >= u.from_day - ${gap}`, [readFrom]);
+  }
   const read = full
     ? `SELECT u.uid, e.timestamp_utc AS ts, e.event_type, e.duration_seconds, false AS ctx FROM events e JOIN __uid u USING (user_id)`
-    : `SELECT u.uid, e.timestamp_utc AS ts, e.event_type, e.duration_seconds, false AS ctx
-         FROM (SELECT * FROM events WHERE timestamp_utc >= CAST($1 AS TIMESTAMP)) e JOIN __uid u ON u.user_id = e.user_id AND e.timestamp_utc >= u.from_day
+    : `SELECT uid, ts, event_type, duration_seconds, false AS ctx FROM __inc_ev WHERE NOT before
        UNION ALL
-       SELECT u.uid, max(e.timestamp_utc), NULL, NULL, true
-         FROM (SELECT user_id, timestamp_utc FROM events WHERE timestamp_utc >= CAST($2 AS TIMESTAMP)) e JOIN __uid u ON u.user_id = e.user_id AND e.timestamp_utc < u.from_day AND e.timestamp_utc >= u.from_day - ${gap}
-         GROUP BY u.uid`;
+       SELECT uid, max(ts), NULL, NULL, true FROM __inc_ev WHERE before GROUP BY uid`;
   await step(engine, 'tiles: events in order', `CREATE TEMP TABLE __ev AS
     SELECT uid, ts, event_type, duration_seconds, ctx, rn,
       (prev IS NULL OR ts - prev > ${gap}) AS is_start,
@@ -135,15 +141,21 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
       CASE WHEN NOT (prev IS NULL OR ts - prev > ${gap}) THEN epoch(ts - prev) END AS step_seconds
     FROM (
       SELECT *, lag(ts) OVER w AS prev, lead(ts) OVER w AS next, row_number() OVER w AS rn
-      FROM (${read}) WINDOW w AS (PARTITION BY uid ORDER BY ts))`, full ? [] : [bounds[1], bounds[2]]);
+      FROM (${read}) WINDOW w AS (PARTITION BY uid ORDER BY ts))`);
 
   // First start of each quiz: new pairs only (a pair already known before the recomputed range stays).
-  await step(engine, 'tiles: quiz first starts', `CREATE TEMP TABLE __quiz_new AS
-    SELECT u.uid, e.object_id, min(e.timestamp_utc) AS first_ts
-    FROM events e JOIN __uid u ON u.user_id = e.user_id ${full ? '' : 'AND e.timestamp_utc >= u.from_day'}
-    WHERE e.event_type = 'quiz_start' AND e.object_id IS NOT NULL
-      ${full ? '' : 'AND e.timestamp_utc >= CAST($1 AS TIMESTAMP) AND NOT EXISTS (SELECT 1 FROM quiz_first_starts k WHERE k.user_id = e.user_id AND k.object_id = e.object_id)'}
-    GROUP BY 1, 2`, full ? [] : [bounds[1]]);
+  await step(engine, 'tiles: quiz first starts', full
+    ? `CREATE TEMP TABLE __quiz_new AS
+        SELECT u.uid, e.object_id, min(e.timestamp_utc) AS first_ts
+        FROM events e JOIN __uid u USING (user_id)
+        WHERE e.event_type = 'quiz_start' AND e.object_id IS NOT NULL
+        GROUP BY 1, 2`
+    : `CREATE TEMP TABLE __quiz_new AS
+        SELECT q.uid, q.object_id, min(q.ts) AS first_ts
+        FROM __inc_ev q JOIN __uid u USING (uid)
+        WHERE NOT q.before AND q.event_type = 'quiz_start' AND q.object_id IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM quiz_first_starts k WHERE k.user_id = u.user_id AND k.object_id = q.object_id)
+        GROUP BY 1, 2`);
   await step(engine, 'tiles: insert quiz starts', `INSERT INTO quiz_first_starts SELECT u.user_id, q.object_id, q.first_ts FROM __quiz_new q JOIN __uid u USING (uid)`);
 
   // Per-type counts are computed only for the types present in the events read (the others are 0):
