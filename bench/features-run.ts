@@ -7,7 +7,8 @@ import path from 'node:path';
 import type { Measure } from './run.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-const SHARED = path.resolve(ROOT, '../shared/bench');
+// ../shared/bench next to the checkout (or next to its parent, for a git worktree under a sibling folder).
+const SHARED = [path.resolve(ROOT, '../shared/bench'), path.resolve(ROOT, '../../shared/bench')].find((d) => existsSync(d)) ?? path.resolve(ROOT, '../shared/bench');
 const fmt = (n: number, d = 2) => n.toFixed(d);
 
 export async function runFeatureBench(

@@ -11,7 +11,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-const SHARED = path.resolve(ROOT, '../shared/bench');
+// ../shared/bench next to the checkout (or next to its parent, for a git worktree under a sibling folder).
+const SHARED = [path.resolve(ROOT, '../shared/bench'), path.resolve(ROOT, '../../shared/bench')].find((d) => existsSync(d)) ?? path.resolve(ROOT, '../shared/bench');
 const DATA = path.join(ROOT, 'bench/.data');
 const ROWS = Number(process.env.BENCH_ROWS ?? 10_000_000);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);

@@ -175,6 +175,27 @@ test('late events inside the recomputed range: incremental tiles equal a full re
   await engine.close();
 });
 
+test('incremental tiles read the event before the recomputed day only when it is within a gap', async () => {
+  // A new event at 10:00 on Jan 2 recomputes Jan 2 from midnight. The old 00:05 event's session
+  // attributes depend on the event before it: at 23:50 (within the gap: no new session, 15 minutes of
+  // session time) or at 23:20 (45 minutes earlier: a session start).
+  for (const before of ['2024-01-01 23:50:00', '2024-01-01 23:20:00']) {
+    const engine = await memoryWarehouse();
+    await addEvents(engine, [['A', '2024-01-01 08:00:00', 'view'], ['A', before, 'view'], ['A', '2024-01-02 00:05:00', 'quiz_start', 'q1']]);
+    await updateTiles(engine, { sessionGapMinutes: 30 });
+    await addEvents(engine, [['A', '2024-01-02 10:00:00', 'quiz_start', 'q1']]);
+    assert.equal((await updateTiles(engine, { sessionGapMinutes: 30 })).mode, 'incremental');
+    const tables = ['user_day', 'sessions', 'quiz_first_starts'];
+    const inc = await Promise.all(tables.map((t) => engine.all(`SELECT * FROM ${t} ORDER BY ALL`)));
+    const day2 = await engine.one(`SELECT sessions_started, session_seconds FROM user_day WHERE day = DATE '2024-01-02'`);
+    assert.equal(Number(day2?.sessions_started), before.endsWith('23:50:00') ? 1 : 2);
+    assert.equal(Number(day2?.session_seconds), before.endsWith('23:50:00') ? 15 * 60 : 0);
+    await updateTiles(engine, { sessionGapMinutes: 30, full: true });
+    assert.deepEqual(await Promise.all(tables.map((t) => engine.all(`SELECT * FROM ${t} ORDER BY ALL`))), inc, before);
+    await engine.close();
+  }
+});
+
 test('changing the session gap rebuilds the tiles', async () => {
   const engine = await memoryWarehouse();
   await addEvents(engine, [['A', '2024-01-01 10:00:00', 'view'], ['A', '2024-01-01 10:45:00', 'view']]);

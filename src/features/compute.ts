@@ -6,6 +6,7 @@
 import type { Engine } from '../engine/engine.js';
 import type { SpineConfig } from '../config/modeling.js';
 import type { FeatureSpec } from './library.js';
+import { step, withoutInsertionOrder } from './tiles.js';
 
 export interface SpineSummary {
   rows: number;
@@ -94,26 +95,56 @@ async function assemble(engine: Engine, specs: FeatureSpec[], spineTable: string
   const needsAssess = specs.some((s) => s.sql.includes('pa.'));
   const needsHr = specs.some((s) => s.sql.includes('h.'));
   const needsTeam = specs.some((s) => s.sql.includes('tm.'));
-  const temps = ['__spine', '__cum', '__cuma', '__hr', '__team', '__pall', ...offsets.map((o) => `__p${o}`), '__pa'];
+  const temps = ['__su', '__spine', '__look', '__lday', '__bucket', '__bsum', '__cum', '__cuma', '__hr', '__team', '__pall', ...offsets.map((o) => `__p${o}`), '__pa'];
   for (const t of temps) await engine.run(`DROP TABLE IF EXISTS ${t}`);
 
-  await engine.run(`CREATE TEMP TABLE __spine AS SELECT row_number() OVER (ORDER BY user_id, course_id NULLS FIRST, cutoff) AS sid, user_id, course_id, cutoff, CAST(cutoff AS DATE) AS cutoff_day FROM ${spineTable}`);
-  // Cumulative activity per learner and day (only the learners in the spine).
-  await engine.run(`CREATE TEMP TABLE __cum AS
-    SELECT user_id, day,
-      sum(events) OVER w AS c_events, sum(duration_seconds) OVER w AS c_time, row_number() OVER w AS c_days,
-      sum(sessions_started) OVER w AS c_sessions, sum(session_seconds) OVER w AS c_session_seconds,
-      sum(new_quiz_objects) OVER w AS c_quiz_objects,
-      ${types.map((t) => `sum(n_${t}) OVER w AS c_n_${t}`).join(', ')}${types.length ? ',' : ''}
-      first_value(first_ts) OVER w AS first_ts, last_ts,
-      max(CASE WHEN n_login > 0 THEN day END) OVER w AS last_login_day
-    FROM user_day SEMI JOIN (SELECT DISTINCT user_id FROM __spine) sp USING (user_id)
-    WINDOW w AS (PARTITION BY user_id ORDER BY day ROWS UNBOUNDED PRECEDING)`);
-  // One ASOF join for every lookup point (cutoff minus each offset), then one narrow table per offset.
-  await engine.run(`CREATE TEMP TABLE __pall AS
-    SELECT p.sid, p.o, c.* EXCLUDE (user_id, day)
-    FROM (SELECT s.sid, s.user_id, o, s.cutoff_day - o AS pd FROM __spine s, unnest([${offsets.join(', ')}]) AS t(o)) p
-    ASOF LEFT JOIN __cum c ON p.user_id = c.user_id AND p.pd > c.day`);
+  // Learners get integer surrogate keys (uid) for the window and ASOF passes: sorting and matching
+  // 32-character pseudonyms costs far more than integers.
+  await step(engine, 'features: spine keys', `CREATE TEMP TABLE __su AS SELECT user_id, CAST(row_number() OVER () AS INTEGER) AS uid FROM (SELECT DISTINCT user_id FROM ${spineTable})`);
+  await step(engine, 'features: spine', `CREATE TEMP TABLE __spine AS SELECT row_number() OVER (ORDER BY t.user_id, t.course_id NULLS FIRST, t.cutoff) AS sid, u.uid, t.user_id, t.course_id, t.cutoff, CAST(t.cutoff AS DATE) AS cutoff_day FROM ${spineTable} t JOIN __su u USING (user_id)`);
+  // Seconds are summed as decimals: exact, so the result does not depend on the order in which the
+  // parallel aggregation adds them up (with doubles it could differ in the last bit from run to run).
+  const EXACT = 'DECIMAL(38, 9)';
+  // Cumulative activity at every lookup point (a cutoff minus each offset: the sums over tile days before
+  // it). Rather than a running sum over every tile day, tile days are first summed per learner between
+  // consecutive lookup days (bucket k holds the days before the k-th lookup day and on or after the one
+  // before), then accumulated over those few buckets; days from the last lookup day on are never read.
+  const bucketCols: Array<[string, string, string]> = [
+    ['c_events', 'sum(events)', 'sum(c_events) OVER w'],
+    ['c_time', `sum(CAST(duration_seconds AS ${EXACT}))`, 'CAST(sum(c_time) OVER w AS DOUBLE)'],
+    ['c_days', 'count(*)', 'sum(c_days) OVER w'],
+    ['c_sessions', 'sum(sessions_started)', 'sum(c_sessions) OVER w'],
+    ['c_session_seconds', `sum(CAST(session_seconds AS ${EXACT}))`, 'CAST(sum(c_session_seconds) OVER w AS DOUBLE)'],
+    ['c_quiz_objects', 'sum(new_quiz_objects)', 'sum(c_quiz_objects) OVER w'],
+    ...types.map((t): [string, string, string] => [`c_n_${t}`, `sum(n_${t})`, `sum(c_n_${t}) OVER w`]),
+    ['first_ts', 'min(first_ts)', 'min(first_ts) OVER w'],
+    ['last_ts', 'max(last_ts)', 'max(last_ts) OVER w'],
+    ['last_login_day', 'max(CASE WHEN n_login > 0 THEN day END)', 'max(last_login_day) OVER w'],
+  ];
+  const read = new Set(specs.flatMap((f) => [...f.sql.matchAll(/\bp\d+\.(\w+)/g)].map((m) => m[1])));
+  const cum = bucketCols.filter(([name]) => read.has(name));
+  if (!cum.length) cum.push(bucketCols[0]);
+  // (The intermediate tables are read only through joins: no insertion order to keep.)
+  await withoutInsertionOrder(engine, async () => {
+    await step(engine, 'features: lookup points', `CREATE TEMP TABLE __look AS SELECT s.sid, s.uid, o, s.cutoff_day - o AS pd FROM __spine s, unnest([${offsets.join(', ')}]) AS t(o)`);
+    await engine.run(`CREATE TEMP TABLE __lday AS SELECT pd, CAST(row_number() OVER (ORDER BY pd) AS INTEGER) AS k FROM (SELECT DISTINCT pd FROM __look)`);
+    const range = await engine.one<{ lo: string | null; hi: string | null }>(`SELECT CAST((SELECT min(day) FROM user_day) AS VARCHAR) AS lo, CAST(max(pd) AS VARCHAR) AS hi FROM __lday`);
+    await engine.run(`CREATE TEMP TABLE __bucket AS
+      SELECT g.day, l.k FROM (SELECT CAST(x AS DATE) AS day FROM generate_series(CAST($1 AS TIMESTAMP), CAST($2 AS TIMESTAMP), INTERVAL 1 DAY) AS t(x)) g
+      ASOF JOIN __lday l ON l.pd > g.day`, range?.hi ? [range.lo ?? range.hi, range.hi] : ['2000-01-01', '2000-01-01']);
+    await step(engine, 'features: bucket sums', `CREATE TEMP TABLE __bsum AS
+      SELECT u.uid, b.k, ${cum.map(([name, agg]) => `${agg} AS ${name}`).join(', ')}
+      FROM user_day d JOIN __su u USING (user_id) JOIN __bucket b USING (day)
+      GROUP BY u.uid, b.k`);
+    await step(engine, 'features: cumulative sums', `CREATE TEMP TABLE __cum AS
+      SELECT uid, k, ${cum.map(([name, , acc]) => `${acc} AS ${name}`).join(', ')}
+      FROM __bsum WINDOW w AS (PARTITION BY uid ORDER BY k ROWS UNBOUNDED PRECEDING)`);
+    // One ASOF join for every lookup point, then one narrow table per offset.
+    await step(engine, 'features: lookups', `CREATE TEMP TABLE __pall AS
+      SELECT p.sid, p.o, c.* EXCLUDE (uid, k)
+      FROM (SELECT x.sid, x.uid, x.o, l.k FROM __look x JOIN __lday l USING (pd)) p
+      ASOF LEFT JOIN __cum c ON p.uid = c.uid AND p.k >= c.k`);
+  });
   for (const o of offsets) await engine.run(`CREATE TEMP TABLE __p${o} AS SELECT * EXCLUDE (o) FROM __pall WHERE o = ${o}`);
   await engine.run(`DROP TABLE __pall`);
   if (needsAssess) {
@@ -148,7 +179,7 @@ async function assemble(engine: Engine, specs: FeatureSpec[], spineTable: string
   ];
   const cast = (f: FeatureSpec) => `CAST(${f.sql} AS ${f.type === 'bigint' ? 'BIGINT' : f.type === 'double' ? 'DOUBLE' : 'VARCHAR'}) AS ${engine.dialect.quoteIdent(f.name)}`;
   const select = `SELECT s.user_id, s.course_id, s.cutoff, ${specs.map(cast).join(', ')} FROM __spine s ${joins.join(' ')}`;
-  if (write === 'replace') await engine.run(`CREATE OR REPLACE TABLE ${engine.dialect.quoteIdent(table)} AS ${select}`);
+  if (write === 'replace') await step(engine, 'features: write', `CREATE OR REPLACE TABLE ${engine.dialect.quoteIdent(table)} AS ${select}`);
   else await engine.run(`INSERT INTO ${engine.dialect.quoteIdent(table)} ${select}`);
   const n = await engine.one<{ n: number }>(`SELECT count(*) AS n FROM __spine`);
   for (const t of temps) await engine.run(`DROP TABLE IF EXISTS ${t}`);

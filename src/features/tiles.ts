@@ -8,8 +8,8 @@
 //     start_u = least(t0, the start of the earliest such session)
 // which is a session boundary: every session starting earlier ended more than a gap before t0. Day tiles
 // are recomputed from the UTC day of start_u; an event's session attributes depend only on the event
-// just before it, so the learner's last event before that day is read as context.
-import type { Engine } from '../engine/engine.js';
+// just before it, so the learner's last event before that day (if within a gap of it) is read as context.
+import type { Engine, SqlParams } from '../engine/engine.js';
 import { EVENT_TYPES } from '../schema/canonical.js';
 
 export interface TileOptions {
@@ -41,79 +41,151 @@ export async function updateTiles(engine: Engine, o: TileOptions): Promise<TileU
   if (!full && Number(state!.last_load_id) >= maxLoad) return { mode: 'unchanged', users: 0, events_read: 0, last_load_id: maxLoad };
 
   return engine.transaction(async () => {
-    let result: TileUpdate;
-    if (full) {
-      result = await rebuild(engine, o, null, maxLoad);
-    } else {
-      // (Identity resolution that re-keys older rows clears tile_state, which forces a full rebuild.)
-      result = await rebuild(engine, o, Number(state!.last_load_id), maxLoad);
-    }
+    // (Identity resolution that re-keys older rows clears tile_state, which forces a full rebuild.)
+    const result = await withoutInsertionOrder(engine, () => rebuild(engine, o, full ? null : Number(state!.last_load_id), maxLoad));
     await engine.run(`DELETE FROM tile_state WHERE tile = $1`, [TILE]);
     await engine.run(`INSERT INTO tile_state VALUES ($1, $2, $3)`, [TILE, maxLoad, settings]);
     return result;
   });
 }
 
+/** LEARNPIPE_PROFILE=1 prints each tile and feature step with its duration (for profiling). */
+const PROFILE = Boolean(process.env.LEARNPIPE_PROFILE);
+
+/** Runs one named step of SQL; with LEARNPIPE_PROFILE=1 its duration goes to stderr. */
+export async function step(engine: Engine, label: string, sql: string, params?: SqlParams): Promise<void> {
+  const t0 = PROFILE ? performance.now() : 0;
+  const cpu0 = PROFILE ? process.cpuUsage() : undefined;
+  await engine.run(sql, params);
+  if (PROFILE) {
+    const cpu = process.cpuUsage(cpu0);
+    process.stderr.write(`profile ${label.padEnd(28)} ${((performance.now() - t0) / 1000).toFixed(2)} s wall, ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s cpu\n`);
+  }
+}
+
+/**
+ * Runs fn with DuckDB's preserve_insertion_order off: the intermediate tables built here are read only
+ * through joins and GROUP BYs, and without the ordering constraint DuckDB inserts in parallel with less memory.
+ */
+export async function withoutInsertionOrder<T>(engine: Engine, fn: () => Promise<T>): Promise<T> {
+  const before = await engine.one<{ v: string }>(`SELECT CAST(current_setting('preserve_insertion_order') AS VARCHAR) AS v`);
+  await engine.run(`SET preserve_insertion_order = false`);
+  try {
+    return await fn();
+  } finally {
+    await engine.run(`SET preserve_insertion_order = ${before?.v === 'false' ? 'false' : 'true'}`);
+  }
+}
+
 /** Recomputes tiles for every learner (sinceLoad null) or for those with rows loaded after sinceLoad. */
 async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null, maxLoad: number): Promise<TileUpdate> {
   const gap = `INTERVAL ${Math.round(o.sessionGapMinutes * 60)} SECOND`;
   const full = sinceLoad === null;
-  const newSession = `(prev IS NULL OR ts - prev > ${gap})`;
-  for (const t of ['__aff', '__ea', '__quiz_new', '__aff_a']) await engine.run(`DROP TABLE IF EXISTS ${t}`);
+  const temps = ['__recent', '__aff', '__uid', '__inc_ev', '__ev', '__quiz_new', '__aff_a'];
+  // Incremental runs: the earliest from_day, and that minus the gap (see below).
+  let fromDay: string | null = null;
+  let readFrom: string | null = null;
+  for (const t of temps) await engine.run(`DROP TABLE IF EXISTS ${t}`);
 
+  // __uid: the learners to recompute, each with an integer surrogate key (uid) used instead of the
+  // 32-character pseudonym while sorting and grouping (far less memory and comparison work), and where
+  // their recomputation starts (start_u: a session boundary; from_day: its UTC day).
   if (full) {
     for (const t of ['user_day', 'user_day_assessments', 'sessions', 'quiz_first_starts']) await engine.run(`DELETE FROM ${t}`);
-    // One window pass: each event with the time of the learner's previous event.
-    await engine.run(`CREATE TEMP TABLE __ea AS
-      SELECT *, sum(CASE WHEN ${newSession} THEN 1 ELSE 0 END) OVER (PARTITION BY user_id ORDER BY ts ROWS UNBOUNDED PRECEDING) AS sid FROM (
-        SELECT user_id, timestamp_utc AS ts, event_type, object_id, duration_seconds, false AS ctx,
-          lag(timestamp_utc) OVER (PARTITION BY user_id ORDER BY timestamp_utc) AS prev
-        FROM events)`);
+    await step(engine, 'tiles: learner keys', `CREATE TEMP TABLE __uid AS
+      SELECT user_id, CAST(row_number() OVER () AS INTEGER) AS uid, CAST(NULL AS TIMESTAMP) AS start_u, CAST(NULL AS TIMESTAMP) AS from_day
+      FROM (SELECT DISTINCT user_id FROM events)`);
   } else {
-    // Learners with new events, and where their recomputation starts (see the header).
-    await engine.run(`CREATE TEMP TABLE __aff AS
+    // Learners with new events, and where their recomputation starts (see the header). Each join against
+    // a tile or the event log is first narrowed by a constant bound (the earliest new event, the earliest
+    // from_day), a cheap timestamp filter that spares hashing pseudonyms of rows that cannot match.
+    const t0min = (await engine.one<{ t: string | null }>(`SELECT CAST(min(timestamp_utc) AS VARCHAR) AS t FROM events WHERE load_id > ${sinceLoad}`))?.t ?? null;
+    // Every session a late or new event can change ends within a gap before the earliest new event;
+    // they are read once (with their row ids, for the delete below).
+    await step(engine, 'tiles: recent sessions', `CREATE TEMP TABLE __recent AS
+      SELECT rowid AS rid, user_id, session_start, session_end FROM sessions WHERE session_end >= CAST($1 AS TIMESTAMP) - ${gap}`, [t0min]);
+    await step(engine, 'tiles: affected learners', `CREATE TEMP TABLE __aff AS
       WITH t0 AS (SELECT user_id, min(timestamp_utc) AS t0 FROM events WHERE load_id > ${sinceLoad} GROUP BY 1)
       SELECT t0.user_id, least(t0.t0, min(s.session_start)) AS start_u, CAST(date_trunc('day', least(t0.t0, min(s.session_start))) AS TIMESTAMP) AS from_day
-      FROM t0 LEFT JOIN sessions s ON s.user_id = t0.user_id AND s.session_end >= t0.t0 - ${gap}
+      FROM t0 LEFT JOIN __recent s ON s.user_id = t0.user_id AND s.session_end >= t0.t0 - ${gap}
       GROUP BY t0.user_id, t0.t0`);
-    await engine.run(`DELETE FROM user_day d USING __aff a WHERE d.user_id = a.user_id AND d.day >= CAST(a.from_day AS DATE)`);
-    await engine.run(`DELETE FROM sessions s USING __aff a WHERE s.user_id = a.user_id AND s.session_start >= a.start_u`);
-    await engine.run(`DELETE FROM quiz_first_starts q USING __aff a WHERE q.user_id = a.user_id AND q.first_ts >= a.from_day`);
-    await engine.run(`CREATE TEMP TABLE __ea AS
-      SELECT *, sum(CASE WHEN ${newSession} THEN 1 ELSE 0 END) OVER (PARTITION BY user_id ORDER BY ts ROWS UNBOUNDED PRECEDING) AS sid FROM (
-      SELECT user_id, ts, event_type, object_id, duration_seconds, ctx, lag(ts) OVER (PARTITION BY user_id ORDER BY ts) AS prev FROM (
-        SELECT e.user_id, e.timestamp_utc AS ts, e.event_type, e.object_id, e.duration_seconds, false AS ctx
-        FROM events e JOIN __aff a ON a.user_id = e.user_id AND e.timestamp_utc >= a.from_day
-        UNION ALL
-        SELECT e.user_id, max(e.timestamp_utc), NULL, NULL, NULL, true FROM events e JOIN __aff a ON a.user_id = e.user_id AND e.timestamp_utc < a.from_day GROUP BY e.user_id))`);
+    await step(engine, 'tiles: learner keys', `CREATE TEMP TABLE __uid AS SELECT user_id, CAST(row_number() OVER () AS INTEGER) AS uid, start_u, from_day FROM __aff`);
+    const b = await engine.one<{ f: string | null; c: string | null }>(`SELECT CAST(min(from_day) AS VARCHAR) AS f, CAST(min(from_day) - ${gap} AS VARCHAR) AS c FROM __aff`);
+    [fromDay, readFrom] = [b?.f ?? null, b?.c ?? null];
+    await step(engine, 'tiles: delete user_day', `DELETE FROM user_day d USING __aff a WHERE d.day >= CAST(CAST($1 AS TIMESTAMP) AS DATE) AND d.user_id = a.user_id AND d.day >= CAST(a.from_day AS DATE)`, [fromDay]);
+    // (A session starting at or after start_u ends within a gap of t0 or later, so it is among __recent.)
+    await step(engine, 'tiles: delete sessions', `DELETE FROM sessions WHERE rowid IN (SELECT r.rid FROM __recent r JOIN __aff a ON a.user_id = r.user_id AND r.session_start >= a.start_u)`);
+    await step(engine, 'tiles: delete quiz starts', `DELETE FROM quiz_first_starts q USING __aff a WHERE q.first_ts >= CAST($1 AS TIMESTAMP) AND q.user_id = a.user_id AND q.first_ts >= a.from_day`, [fromDay]);
   }
 
-  // First start of each quiz: new pairs only (a pair already known before the recomputed range stays).
-  await engine.run(`CREATE TEMP TABLE __quiz_new AS
-    SELECT q.user_id, q.object_id, min(q.ts) AS first_ts FROM __ea q
-    WHERE NOT q.ctx AND q.event_type = 'quiz_start' AND q.object_id IS NOT NULL
-      ${full ? '' : 'AND NOT EXISTS (SELECT 1 FROM quiz_first_starts k WHERE k.user_id = q.user_id AND k.object_id = q.object_id)'}
-    GROUP BY 1, 2`);
-  await engine.run(`INSERT INTO quiz_first_starts SELECT user_id, object_id, first_ts FROM __quiz_new`);
-
-  const typeCols = EVENT_TYPES.map((t) => `count(*) FILTER (WHERE event_type = '${t}') AS n_${t}`).join(', ');
-  const typeNames = EVENT_TYPES.map((t) => `n_${t}`);
-  await engine.run(`INSERT INTO user_day (user_id, day, events, duration_seconds, first_ts, last_ts, sessions_started, session_seconds, new_quiz_objects, ${typeNames.join(', ')})
-    SELECT d.user_id, d.day, d.events, d.duration_seconds, d.first_ts, d.last_ts, d.sessions_started, d.session_seconds, coalesce(q.n, 0), ${typeNames.map((n) => `d.${n}`).join(', ')}
+  // One sorted pass over (learner, time): each event learns whether it starts a session (the previous
+  // event is more than a gap earlier, or absent) and whether it ends one (likewise for the next event).
+  // In an incremental run the learner's last event before from_day is read as context (ctx) for the
+  // first; only one within a gap of from_day can matter (an earlier one leaves the next event a session
+  // start, as no previous event would). The events needed (from a gap before from_day) are read once.
+  if (!full) {
+    await step(engine, 'tiles: events to reread', `CREATE TEMP TABLE __inc_ev AS
+      SELECT u.uid, e.timestamp_utc AS ts, e.event_type, e.object_id, e.duration_seconds, e.timestamp_utc < u.from_day AS before
+      FROM (SELECT user_id, timestamp_utc, event_type, object_id, duration_seconds FROM events WHERE timestamp_utc >= CAST($1 AS TIMESTAMP)) e
+      JOIN __uid u ON u.user_id = e.user_id AND e.timestamp_utc >= u.from_day - ${gap}`, [readFrom]);
+  }
+  const read = full
+    ? `SELECT u.uid, e.timestamp_utc AS ts, e.event_type, e.duration_seconds, false AS ctx FROM events e JOIN __uid u USING (user_id)`
+    : `SELECT uid, ts, event_type, duration_seconds, false AS ctx FROM __inc_ev WHERE NOT before
+       UNION ALL
+       SELECT uid, max(ts), NULL, NULL, true FROM __inc_ev WHERE before GROUP BY uid`;
+  await step(engine, 'tiles: events in order', `CREATE TEMP TABLE __ev AS
+    SELECT uid, ts, event_type, duration_seconds, ctx, rn,
+      (prev IS NULL OR ts - prev > ${gap}) AS is_start,
+      (next IS NULL OR next - ts > ${gap}) AS is_end,
+      CASE WHEN NOT (prev IS NULL OR ts - prev > ${gap}) THEN epoch(ts - prev) END AS step_seconds
     FROM (
-      SELECT user_id, CAST(ts AS DATE) AS day, count(*) AS events, coalesce(sum(duration_seconds), 0) AS duration_seconds,
-        min(ts) AS first_ts, max(ts) AS last_ts,
-        count(*) FILTER (WHERE ${newSession}) AS sessions_started,
-        coalesce(sum(epoch(ts - prev)) FILTER (WHERE NOT ${newSession}), 0) AS session_seconds,
-        ${typeCols}
-      FROM __ea WHERE NOT ctx GROUP BY 1, 2) d
-    LEFT JOIN (SELECT user_id, CAST(first_ts AS DATE) AS day, count(*) AS n FROM __quiz_new GROUP BY 1, 2) q USING (user_id, day)`);
+      SELECT *, lag(ts) OVER w AS prev, lead(ts) OVER w AS next, row_number() OVER w AS rn
+      FROM (${read}) WINDOW w AS (PARTITION BY uid ORDER BY ts))`);
 
-  // Sessions: number each learner's sessions (a running count of session starts), then one group by.
-  await engine.run(`INSERT INTO sessions
-    SELECT user_id, min(ts), max(ts), count(*) FROM __ea x
-    WHERE NOT ctx ${full ? '' : 'AND ts >= (SELECT a.start_u FROM __aff a WHERE a.user_id = x.user_id)'}
-    GROUP BY user_id, sid`);
+  // First start of each quiz: new pairs only (a pair already known before the recomputed range stays).
+  await step(engine, 'tiles: quiz first starts', full
+    ? `CREATE TEMP TABLE __quiz_new AS
+        SELECT u.uid, e.object_id, min(e.timestamp_utc) AS first_ts
+        FROM events e JOIN __uid u USING (user_id)
+        WHERE e.event_type = 'quiz_start' AND e.object_id IS NOT NULL
+        GROUP BY 1, 2`
+    : `CREATE TEMP TABLE __quiz_new AS
+        SELECT q.uid, q.object_id, min(q.ts) AS first_ts
+        FROM __inc_ev q JOIN __uid u USING (uid)
+        WHERE NOT q.before AND q.event_type = 'quiz_start' AND q.object_id IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM quiz_first_starts k WHERE k.user_id = u.user_id AND k.object_id = q.object_id)
+        GROUP BY 1, 2`);
+  await step(engine, 'tiles: insert quiz starts', `INSERT INTO quiz_first_starts SELECT u.user_id, q.object_id, q.first_ts FROM __quiz_new q JOIN __uid u USING (uid)`);
+
+  // Per-type counts are computed only for the types present in the events read (the others are 0):
+  // each counted type adds a column to every one of the (many) day groups.
+  const present = new Set((await engine.all<{ t: string }>(`SELECT DISTINCT event_type AS t FROM __ev WHERE NOT ctx`)).map((r) => r.t));
+  const typeCols = EVENT_TYPES.filter((t) => present.has(t)).map((t) => `, count(*) FILTER (WHERE event_type = '${t}') AS n_${t}`).join('');
+  const typeNames = EVENT_TYPES.map((t) => `n_${t}`);
+  await step(engine, 'tiles: user_day', `INSERT INTO user_day (user_id, day, events, duration_seconds, first_ts, last_ts, sessions_started, session_seconds, new_quiz_objects, ${typeNames.join(', ')})
+    SELECT u.user_id, d.day, d.events, d.duration_seconds, d.first_ts, d.last_ts, d.sessions_started, d.session_seconds, coalesce(q.n, 0), ${EVENT_TYPES.map((t) => (present.has(t) ? `d.n_${t}` : '0')).join(', ')}
+    FROM (
+      SELECT uid, CAST(ts AS DATE) AS day, count(*) AS events, coalesce(sum(duration_seconds), 0) AS duration_seconds,
+        min(ts) AS first_ts, max(ts) AS last_ts,
+        count(*) FILTER (WHERE is_start) AS sessions_started,
+        coalesce(sum(step_seconds), 0) AS session_seconds
+        ${typeCols}
+      FROM __ev WHERE NOT ctx GROUP BY 1, 2) d
+    JOIN __uid u USING (uid)
+    LEFT JOIN (SELECT uid, CAST(first_ts AS DATE) AS day, count(*) AS n FROM __quiz_new GROUP BY 1, 2) q USING (uid, day)`);
+
+  // Sessions from their boundary events: a session runs from a start event to the next end event (the
+  // same event for a one-event session), so pairing each start with the next boundary event gives its
+  // end and, from the row numbers, its event count. Only sessions from start_u on are recomputed.
+  await step(engine, 'tiles: sessions', `INSERT INTO sessions
+    SELECT u.user_id, b.ts, CASE WHEN b.is_end THEN b.ts ELSE b.next_ts END, CASE WHEN b.is_end THEN 1 ELSE b.next_rn - b.rn + 1 END
+    FROM (
+      SELECT uid, ts, rn, is_start, is_end, lead(ts) OVER w AS next_ts, lead(rn) OVER w AS next_rn
+      FROM __ev x WHERE NOT ctx AND (is_start OR is_end) ${full ? '' : 'AND ts >= (SELECT a.start_u FROM __uid a WHERE a.uid = x.uid)'}
+      WINDOW w AS (PARTITION BY uid ORDER BY rn)) b
+    JOIN __uid u USING (uid)
+    WHERE b.is_start`);
 
   // Assessments: day tiles from the earliest new submission of each learner.
   if (full) {
@@ -122,14 +194,14 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
     await engine.run(`CREATE TEMP TABLE __aff_a AS SELECT user_id, CAST(date_trunc('day', min(submitted_at)) AS TIMESTAMP) AS from_day FROM assessments WHERE load_id > ${sinceLoad} GROUP BY 1`);
     await engine.run(`DELETE FROM user_day_assessments d USING __aff_a a WHERE d.user_id = a.user_id AND d.day >= CAST(a.from_day AS DATE)`);
   }
-  await engine.run(`INSERT INTO user_day_assessments
+  await step(engine, 'tiles: assessments', `INSERT INTO user_day_assessments
     SELECT s.user_id, CAST(s.submitted_at AS DATE) AS day, count(*), count(*) FILTER (WHERE s.passed), count(s.passed),
       coalesce(sum(s.score / s.max_score) FILTER (WHERE s.max_score > 0), 0), count(*) FILTER (WHERE s.score IS NOT NULL AND s.max_score > 0)
     FROM assessments s ${full ? '' : 'JOIN __aff_a a ON a.user_id = s.user_id AND s.submitted_at >= a.from_day'}
     GROUP BY 1, 2`);
 
-  const users = full ? await engine.one<{ n: number }>(`SELECT count(DISTINCT user_id) AS n FROM events`) : await engine.one<{ n: number }>(`SELECT count(*) AS n FROM __aff`);
-  const read = await engine.one<{ n: number }>(`SELECT count(*) AS n FROM __ea`);
-  for (const t of ['__aff', '__ea', '__quiz_new', '__aff_a']) await engine.run(`DROP TABLE IF EXISTS ${t}`);
-  return { mode: full ? 'full' : 'incremental', users: Number(users?.n ?? 0), events_read: Number(read?.n ?? 0), last_load_id: maxLoad };
+  const users = await engine.one<{ n: number }>(`SELECT count(*) AS n FROM __uid`);
+  const read_ = await engine.one<{ n: number }>(`SELECT count(*) AS n FROM __ev`);
+  for (const t of temps) await engine.run(`DROP TABLE IF EXISTS ${t}`);
+  return { mode: full ? 'full' : 'incremental', users: Number(users?.n ?? 0), events_read: Number(read_?.n ?? 0), last_load_id: maxLoad };
 }
