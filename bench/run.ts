@@ -2,7 +2,7 @@
 // run, each in its own process (so peak RSS is that workload's). Medians of BENCH_REPEAT runs.
 //   BENCH_ROWS   rows of the synthetic event log (default 10,000,000)
 //   BENCH_REPEAT runs per workload (default 3)
-//   BENCH_ONLY   comma list of parts to run: ingest,features (default: all)
+//   BENCH_ONLY   comma list of parts to run: serve,ingest,features (default: all)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,7 +13,7 @@ const SHARED = path.resolve(ROOT, '../shared/bench');
 const DATA = path.join(ROOT, 'bench/.data');
 const ROWS = Number(process.env.BENCH_ROWS ?? 10_000_000);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
-const ONLY = (process.env.BENCH_ONLY ?? 'ingest,features').split(',');
+const ONLY = (process.env.BENCH_ONLY ?? 'serve,ingest,features').split(',');
 
 export interface Measure {
   seconds: number;
@@ -72,7 +72,13 @@ async function benchIngest(csv: string) {
   results.ingest = { learnpipe: a, read_csv: b, ratio: a.seconds / b.seconds };
 }
 
-const csv = eventsFile();
+if (ONLY.includes('serve')) {
+  const { runServeBench, printServeBench } = await import(pathToFileURL(path.join(ROOT, 'bench/serve-run.ts')).href);
+  const b = await runServeBench(path.join(DATA, 'w-serve'));
+  printServeBench(b);
+  results.serve = b;
+}
+const csv = ONLY.includes('ingest') || ONLY.includes('features') ? eventsFile() : '';
 if (ONLY.includes('ingest')) await benchIngest(csv);
 if (ONLY.includes('features')) {
   const mod = path.join(ROOT, 'bench/features-run.ts');

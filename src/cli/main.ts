@@ -12,6 +12,7 @@ import { QaBlockedError, runIngest, runPipeline } from '../pipeline.js';
 import type { QaResult } from '../quality/checks.js';
 import { registerPrivacyCommands } from './privacy-commands.js';
 import { registerEvaluateCommands } from './evaluate-command.js';
+import { registerServeCommands } from './serve-command.js';
 import { createLogger, ingestProgress } from './progress.js';
 import { STARTER_CONFIG } from './init-template.js';
 import { printEvaluation, printIngestSummary, printModelingSummary, table } from './summary.js';
@@ -251,6 +252,7 @@ Quick start:
   if (opts.commandSets !== false) {
     registerPrivacyCommands(program, { globals, configOption, emit });
     registerEvaluateCommands(program, { globals });
+    registerServeCommands(program, { configOption, globals });
   }
   return program;
 }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { LOADABLE_TABLES } from '../schema/canonical.js';
 import { featuresSchema, labelDefSchema, spineSchema, trainingSchema } from './modeling.js';
 import { qaSchema } from './qa.js';
+import { serveSchema } from './serve.js';
 
 export function isValidTimeZone(zone: string): boolean {
   try {
@@ -206,6 +207,8 @@ export const pipelineConfigSchema = z
     training: trainingSchema.optional(),
     /** The QA gate's thresholds and severities (docs/qa.md). */
     qa: qaSchema.prefault({}),
+    /** The HTTP endpoint of `learnpipe serve` (docs/streaming.md). */
+    serve: serveSchema.prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {
