@@ -2,7 +2,7 @@
 // run, each in its own process (so peak RSS is that workload's). Medians of BENCH_REPEAT runs.
 //   BENCH_ROWS   rows of the synthetic event log (default 10,000,000)
 //   BENCH_REPEAT runs per workload (default 3)
-//   BENCH_ONLY   comma list of parts to run: ingest,features,postgres,xapi (default: all)
+//   BENCH_ONLY   comma list of parts to run: serve,ingest,features,postgres,xapi (default: all)
 //   BENCH_PG_ROWS rows of the Moodle log loaded from Postgres (default 1,000,000)
 //   BENCH_XAPI   statements of the xAPI benchmark (default 1,000,000; the MOOC export repeated with fresh ids)
 import { spawnSync } from 'node:child_process';
@@ -16,7 +16,7 @@ const SHARED = [path.resolve(ROOT, '../shared/bench'), path.resolve(ROOT, '../..
 const DATA = path.join(ROOT, 'bench/.data');
 const ROWS = Number(process.env.BENCH_ROWS ?? 10_000_000);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
-const ONLY = (process.env.BENCH_ONLY ?? 'ingest,features,postgres,xapi').split(',');
+const ONLY = (process.env.BENCH_ONLY ?? 'serve,ingest,features,postgres,xapi').split(',');
 const PG_ROWS = Number(process.env.BENCH_PG_ROWS ?? 1_000_000);
 const XAPI = Number(process.env.BENCH_XAPI ?? 1_000_000);
 
@@ -106,6 +106,12 @@ async function benchXapi() {
   results.xapi = { statements: XAPI, ...a, statements_per_s: XAPI / a.seconds };
 }
 
+if (ONLY.includes('serve')) {
+  const { runServeBench, printServeBench } = await import(pathToFileURL(path.join(ROOT, 'bench/serve-run.ts')).href);
+  const b = await runServeBench(path.join(DATA, 'w-serve'));
+  printServeBench(b);
+  results.serve = b;
+}
 const csv = ONLY.includes('ingest') || ONLY.includes('features') ? eventsFile() : '';
 if (ONLY.includes('ingest')) await benchIngest(csv);
 if (ONLY.includes('postgres')) await benchPostgres();

@@ -13,6 +13,7 @@ import type { QaResult } from '../quality/checks.js';
 import { registerPrivacyCommands } from './privacy-commands.js';
 import { registerEvaluateCommands } from './evaluate-command.js';
 import { registerCdcCommands } from './cdc-command.js';
+import { registerServeCommands } from './serve-command.js';
 import { createLogger, ingestProgress } from './progress.js';
 import { STARTER_CONFIG } from './init-template.js';
 import { printEvaluation, printIngestSummary, printModelingSummary, table } from './summary.js';
@@ -253,6 +254,7 @@ Quick start:
     registerPrivacyCommands(program, { globals, configOption, emit });
     registerEvaluateCommands(program, { globals });
     registerCdcCommands(program, { globals, configOption, emit });
+    registerServeCommands(program, { configOption, globals });
   }
   return program;
 }

@@ -6,6 +6,7 @@ import { featuresSchema, labelDefSchema, spineSchema, trainingSchema } from './m
 import { qaSchema } from './qa.js';
 import { lmsDatabaseSourceSchemas, replicationSchema } from './sources-postgres.js';
 import { connectorSchema } from './sources-xapi.js';
+import { serveSchema } from './serve.js';
 
 /** Identity rules, in the default order (docs/connectors.md). */
 export const IDENTITY_RULES = ['employee_id', 'email', 'mbox_sha1sum', 'account'] as const;
@@ -229,6 +230,8 @@ export const pipelineConfigSchema = z
     training: trainingSchema.optional(),
     /** The QA gate's thresholds and severities (docs/qa.md). */
     qa: qaSchema.prefault({}),
+    /** The HTTP endpoint of `learnpipe serve` (docs/streaming.md). */
+    serve: serveSchema.prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {

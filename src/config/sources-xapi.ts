@@ -16,6 +16,12 @@ const common = {
   object_namespace: identifier.optional(),
   /** Late events older than the watermark by at most this many days are admitted; older ones are rejected. */
   lookback_days: z.number().int().min(0).optional(),
+  /**
+   * keep: loaded files stay where they are (a file loaded once is skipped by its SHA-256). move: for a
+   * folder something keeps filling (`learnpipe serve`'s incoming folders): each loaded file is moved to
+   * `loaded/` beside it, and an empty folder is not an error.
+   */
+  after_load: z.enum(['keep', 'move']).default('keep'),
 };
 
 export const lrsSchema = z

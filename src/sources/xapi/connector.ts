@@ -1,7 +1,7 @@
 // Ingests the configured connectors: xAPI statement files, an LRS, Caliper envelope files. Each file (or
 // LRS page) is one unit loaded in its own transaction, skipped when already loaded (by content hash).
 import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { mkdirSync, renameSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 /** Small files are batched into one unit up to these limits. */
@@ -123,7 +123,7 @@ export async function ingestConnector(
     return sum;
   }
   const files = expandGlob(path.resolve(baseDir, c.path!));
-  if (files.length === 0) throw new SourceReadError(`source ${c.name}: no file matches ${c.path} (resolved against ${baseDir})`);
+  if (files.length === 0 && c.after_load !== 'move') throw new SourceReadError(`source ${c.name}: no file matches ${c.path} (resolved against ${baseDir})`);
   // Small files are loaded in batches (one transaction and one pass of SQL for many files): a folder of
   // one-statement files costs little more than one file holding them all.
   const pending: Array<{ file: string; input: string; sha256: string; size: number }> = [];
@@ -131,6 +131,8 @@ export async function ingestConnector(
     const sha = await sha256File(file);
     if (pending.some((p) => p.sha256 === sha) || (await engine.one(`SELECT 1 FROM loaded_files WHERE source = $1 AND sha256 = $2`, [c.name, sha]))) {
       sum.files_skipped++;
+      // Loaded before, but the move after that commit did not happen (a crash in between).
+      moveLoaded(c, [file]);
       continue;
     }
     pending.push({ file, input: path.relative(baseDir, file) || file, sha256: sha, size: statSync(file).size });
@@ -151,8 +153,19 @@ export async function ingestConnector(
         ? { input: batch[0].input, sha256: batch[0].sha256, items }
         : { input: `${batch[0].input} (+${batch.length - 1} files)`, sha256: createHash('sha256').update(batch.map((f) => f.sha256).join()).digest('hex'), items, files: batch };
     add(await engine.transaction(() => loadUnit(engine, config, baseDir, c, unit, pz, common)), batch.length);
+    moveLoaded(c, batch.map((f) => f.file));
   }
   return sum;
+}
+
+/** after_load: move — committed files leave the incoming folder for `loaded/` beside them. */
+function moveLoaded(c: ConnectorConfig, files: string[]): void {
+  if (c.after_load !== 'move') return;
+  for (const f of files) {
+    const dir = path.join(path.dirname(f), 'loaded');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    renameSync(f, path.join(dir, path.basename(f)));
+  }
 }
 
 /** All loads of a connector run, events and assessments. */
