@@ -62,6 +62,12 @@ export async function removeMapped(engine: Engine, loaded: LoadedConfig, source:
   const own = spec.ownRows ? ` AND t.source = '${source.name}'` : '';
   const before = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM ${spec.table}`))?.n ?? 0);
   await engine.run(`DELETE FROM ${spec.table} t WHERE EXISTS (SELECT 1 FROM __chg_keys x WHERE ${match})${own}`);
+  // A directory row's email also linked the xAPI mbox_sha1sum of that address (identity.ts
+  // linkEmailHashes): the link goes with the row, and comes back if the row is loaded again.
+  if (source.target === 'users') {
+    await engine.run(`DELETE FROM identity_links l WHERE l.source = '${source.name}' AND l.key_kind = 'mbox_sha1sum'
+      AND l.email_pseudonym IN (SELECT pseudonym FROM __keys WHERE role = 'email' OR (role = 'user' AND kind = 'email'))`);
+  }
   const after = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM ${spec.table}`))?.n ?? 0);
   for (const t of ['__chg', '__chg_keys', '__keys']) await engine.run(`DROP TABLE IF EXISTS ${t}`);
   return before - after;
