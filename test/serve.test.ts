@@ -248,6 +248,7 @@ serve:
   flush_seconds: 0.05
 connectors:
   - { name: lrs_stream, kind: xapi, path: incoming/xapi/*.jsonl, after_load: move }
+  - { name: caliper_stream, kind: caliper, path: incoming/caliper/*.jsonl, after_load: move }
 `,
   );
   return { dir, secret: addClient(path.join(dir, 'clients'), 'lms', 'bearer') };
@@ -326,4 +327,35 @@ test('SIGTERM finishes requests in flight and flushes the log', { timeout: 60_00
   const landed = storedIds([path.join(dir, 'incoming/xapi')]);
   for (const id of ids) assert.equal(landed.get(id), 1);
   assert.equal(storedIds([path.join(dir, 'wal/xapi')]).size, 0);
+});
+
+test('a Caliper envelope posted to serve reaches the events table through the Caliper connector', { timeout: 60_000 }, async () => {
+  const { dir, secret } = project();
+  const { child, port } = await startServe(dir);
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const event = (i: number) => ({
+    '@context': 'http://purl.imsglobal.org/ctx/caliper/v1p2',
+    id: `urn:uuid:${randomUUID()}`,
+    type: 'NavigationEvent',
+    actor: { id: `https://lms.example.org/users/${1000 + i}`, type: 'Person' },
+    action: 'NavigatedTo',
+    object: { id: `https://lms.example.org/courses/7/pages/${i}`, type: 'WebPage' },
+    eventTime: `2024-03-04T10:0${i}:00.000Z`,
+  });
+  const envelope = { sensor: 'https://lms.example.org/sensor', sendTime: '2024-03-04T10:10:00.000Z', dataVersion: 'http://purl.imsglobal.org/ctx/caliper/v1p2', data: [event(1), event(2), event(3)] };
+  const r = await fetch(`http://127.0.0.1:${port}/caliper`, { method: 'POST', headers: { authorization: `Bearer ${secret}` }, body: JSON.stringify(envelope) });
+  assert.equal(r.status, 200);
+  assert.deepEqual(await r.json(), { accepted: 3 });
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  const { engine, run } = await openProject(dir);
+  try {
+    const s = await run('2030-01-01');
+    assert.equal(s.totals.rejected, 0);
+    const rows = await engine.all<{ event_id: string; event_type: string }>(`SELECT event_id, event_type FROM events WHERE source = 'caliper_stream' ORDER BY event_id`);
+    assert.deepEqual(rows.map((x) => x.event_id).sort(), envelope.data.map((e) => `caliper_stream:${e.id.replace(/^urn:uuid:/, '')}`).sort()); // ids keep the uuid, without the urn prefix
+    assert.ok(rows.every((x) => x.event_type === 'view'));
+  } finally {
+    await engine.close();
+  }
 });
