@@ -46,8 +46,6 @@ See docs/streaming.md.`,
         throw err;
       }
       const addr = await server.listen();
-      // The one line on stdout: where the endpoint is (tests and scripts read it).
-      process.stdout.write(`listening on http://${addr.address}:${addr.port}\n`);
       await new Promise<void>((resolve) => {
         let stopping = false;
         const stop = (signal: string) => {
@@ -70,6 +68,9 @@ See docs/streaming.md.`,
         // `on`, not `once`: a second signal during the drain must not kill the process half-way.
         process.on('SIGTERM', () => stop('SIGTERM'));
         process.on('SIGINT', () => stop('SIGINT'));
+        // The one line on stdout: where the endpoint is (tests and scripts read it). Written only after the
+        // signal handlers are in place, so a supervisor that stops us the moment it reads it gets a clean stop.
+        process.stdout.write(`listening on http://${addr.address}:${addr.port}\n`);
       });
     });
 
