@@ -1,6 +1,6 @@
 // Loads xAPI statements and Caliper events through the file machinery. One unit (a file, or a page of
-// an LRS) is streamed once in JS: parsed, validated, flattened to one JSON line per event in a landing
-// file. The landing file is then loaded by loadFile with a built-in mapping, so pseudonyms, identity
+// an LRS) is streamed once in JS: parsed, validated, flattened to one CSV line per event in a landing
+// file (a big xAPI file by worker threads, which send back the CSV lines in file order: parallel.ts). The landing file is then loaded by loadFile with a built-in mapping, so pseudonyms, identity
 // resolution, dedupe by event id, late rows, content ids and the bookkeeping behave as for files.
 // What only statements have is done here in SQL: rejects found while streaming (malformed JSON, invalid
 // statements, unknown verbs) keep the statement's own location, and voiding statements delete the
