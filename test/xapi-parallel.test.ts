@@ -15,14 +15,14 @@ const st = (n: number, over: Record<string, unknown> = {}) => ({
   id: uuid(n),
   actor: n % 2 ? { mbox: `mailto:learner${n % 7}@example.com` } : { objectType: 'Agent', account: { homePage: 'https://lms.example.com/', name: `u${n % 5}` } },
   verb: { id: V + (n % 3 ? 'experienced' : 'answered'), display: { 'en-US': 'did' } },
-  object: { id: `http://example.com/activities/a${n % 4}`, definition: { name: { fr: `Activité « ${n % 4} »`, 'en-GB': `Activity ${n % 4}\nsecond line` } } },
+  object: { id: `http://example.com/activities/a${n % 4}`, definition: { name: n % 4 ? { 'en-GB': `Activity ${n % 4}\nsecond line` } : { fr: `Activité « ${n % 4} »`, 'en-GB': `Activity ${n % 4}` } } },
   timestamp: `2024-03-0${1 + (n % 9)}T10:${String(n % 60).padStart(2, '0')}:00.${n}Z`,
   context: { contextActivities: { parent: [{ id: 'http://example.com/courses/c1', definition: { type: 'http://adlnet.gov/expapi/activities/course', name: { en: 'Course "One"' } } }] } },
   ...(n % 3 === 0 ? { result: { score: { raw: n % 11, min: 0, max: 10 + (n % 3) }, success: n % 2 === 0, duration: `PT${n % 5}M${n % 7}.25S` } } : {}),
   ...over,
 });
 
-/** A mixed file: valid statements around every kind of bad line, blank lines, CRLF, a BOM, a long line. */
+/** A mixed file: valid statements around every kind of bad line, blank lines, CRLF, a BOM, a long line; chunks of ASCII only and not. */
 function mixedLines(): string[] {
   const lines: string[] = ['\uFEFF' + JSON.stringify(st(1))];
   for (let n = 2; n <= 400; n++) {

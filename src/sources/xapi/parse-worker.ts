@@ -1,6 +1,7 @@
 // A parse worker (see parallel.ts): turns chunks of whole lines of a JSON-lines statement file into
 // landing CSV lines, voiding targets and rejects, exactly as the in-thread path does (read.ts parseLine,
 // items.ts xapiOut, flatten.ts csvRow), so the main thread only writes what comes back, in order.
+import { isAscii } from 'node:buffer';
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseLine } from './read.js';
 import { xapiOut } from './items.js';
@@ -12,7 +13,9 @@ const o = (workerData as { o: XapiFlattenOptions }).o;
 const RAW_LIMIT = 20000;
 
 parentPort!.on('message', (m: ChunkRequest) => {
-  const text = Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength).toString('utf8');
+  const bytes = Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength);
+  // Pure ASCII (most statement files) decodes the same as latin1, which is several times faster than UTF-8.
+  const text = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
   const kinds: number[] = [];
   const rel: number[] = [];
   const csv: string[] = [];
