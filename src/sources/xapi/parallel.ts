@@ -33,15 +33,16 @@ export interface ChunkResult {
 }
 
 /** Bytes per chunk: large enough that messaging costs nothing, small enough to keep every worker busy. */
-let CHUNK_BYTES = 2 << 20;
+let CHUNK_BYTES = 1 << 20;
 /** Chunks being parsed at once, per worker: enough to keep each busy, few since each holds its input bytes. */
 const PARSING_PER_WORKER = 2;
 /**
  * Chunks parsed (or being parsed) and not yet taken by the loader: how far the workers run ahead while
- * the engine loads a part (about 25,000 statements of the benchmark file). Kept small: on the 1M-statement
- * benchmark 48 chunks ahead brought the peak RSS to the 1 GB budget for no gain on two cores.
+ * the engine loads a part (about 7,000 statements of the benchmark file). Kept small: on the 1M-statement
+ * benchmark, reading further ahead (48 chunks of 2 MB) brought the peak RSS over the 1 GB budget for no
+ * gain on two cores.
  */
-const AHEAD = 16;
+const AHEAD = 8;
 
 /** Files at least this big (on disk) are parsed by workers; smaller ones are not worth starting them. */
 let PARALLEL_MIN_BYTES = 8 << 20;
@@ -68,10 +69,10 @@ export function parseWorkers(size: number): number {
 
 /**
  * A worker allocates a parsed statement per line, all short-lived: a young generation larger than
- * V8's default makes its collections rarer (measured on 100k statements: about 1 s less garbage
- * collection per worker); larger still costs peak RSS for little more.
+ * V8's default makes its collections rarer (on 100k statements, garbage collection went from about
+ * 1 s to 0.4 s per worker); larger still costs peak RSS for little more.
  */
-const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 48 };
+const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 24 };
 
 function spawn(o: XapiFlattenOptions): Worker {
   const here = import.meta.url;
