@@ -17,13 +17,11 @@ import { expandGlob } from '../glob.js';
 import { sha256File, SourceReadError } from '../files.js';
 import { isLineMode, readDocuments, type Doc } from './read.js';
 import { ParsePool, parallelItems, parseWorkers } from './parallel.js';
-import { validateStatement } from './validate.js';
-import { flattenStatement, xapiFlattenOptions, type XapiFlattenOptions } from './flatten.js';
+import { xapiFlattenOptions, type XapiFlattenOptions } from './flatten.js';
 import { caliperDocuments, caliperFlattenOptions, flattenCaliperEvent, validateCaliperEvent, type CaliperFlattenOptions } from '../caliper/flatten.js';
 import { loadUnit, type Item, type UnitResult } from './load.js';
 import { rejectOf, xapiOut } from './items.js';
 import { pullLrs } from './lrs.js';
-import type { Problem } from './validate.js';
 
 export interface ConnectorSummary {
   source: string;
@@ -155,6 +153,7 @@ export async function ingestConnector(
       moveLoaded(c, batch.map((f) => f.file));
     }
   } finally {
+    // (assigned inside xapiFileItems, which TypeScript's narrowing does not see)
     await (pool as ParsePool | null)?.close();
   }
   return sum;

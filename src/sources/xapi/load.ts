@@ -1,6 +1,7 @@
 // Loads xAPI statements and Caliper events through the file machinery. One unit (a file, or a page of
 // an LRS) is streamed once in JS: parsed, validated, flattened to one CSV line per event in a landing
-// file (a big xAPI file by worker threads, which send back the CSV lines in file order: parallel.ts). The landing file is then loaded by loadFile with a built-in mapping, so pseudonyms, identity
+// file (a big xAPI file by worker threads, which send back the CSV lines in file order: parallel.ts).
+// The landing file is then loaded by loadFile with a built-in mapping, so pseudonyms, identity
 // resolution, dedupe by event id, late rows, content ids and the bookkeeping behave as for files.
 // What only statements have is done here in SQL: rejects found while streaming (malformed JSON, invalid
 // statements, unknown verbs) keep the statement's own location, and voiding statements delete the
@@ -14,7 +15,7 @@ import type { Pseudonymizer } from '../../privacy/pseudonym.js';
 import type { Vault } from '../../privacy/vault.js';
 import { piiRedactSql } from '../../privacy/pii-scan.js';
 import { loadFile, nextLoadId, type LoadResult } from '../../normalize/load.js';
-import { csvRow, FLAT_COLUMNS, type Flattened, type FlatRow } from './flatten.js';
+import { csvRow, FLAT_COLUMNS, type Flattened } from './flatten.js';
 
 /**
  * One flattened item with where it came from (file:line, file[i], lrs:<id>) and its text for rejects. A

@@ -5,7 +5,9 @@
 // file:line locations come out exactly as from the in-thread path (read.ts → items.ts), which the workers
 // share. While the engine loads one part of the file, the workers already parse the next.
 import { createReadStream } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
@@ -38,11 +40,10 @@ let CHUNK_BYTES = 1 << 20;
 const PARSING_PER_WORKER = 2;
 /**
  * Chunks parsed (or being parsed) and not yet taken by the loader: how far the workers run ahead while
- * the engine loads a part (about 7,000 statements of the benchmark file). Kept small: on the 1M-statement
- * benchmark, reading further ahead (48 chunks of 2 MB) brought the peak RSS over the 1 GB budget for no
- * gain on two cores.
+ * the engine loads a part (about 55,000 statements of the benchmark file, whose landing lines take some
+ * 15 MB). The bytes of a chunk are freed once parsed, so this bounds memory by results, not input.
  */
-const AHEAD = 8;
+const AHEAD = 64;
 
 /** Files at least this big (on disk) are parsed by workers; smaller ones are not worth starting them. */
 let PARALLEL_MIN_BYTES = 8 << 20;
@@ -68,21 +69,22 @@ export function parseWorkers(size: number): number {
 }
 
 /**
- * A worker allocates a parsed statement per line, all short-lived: a young generation larger than
- * V8's default makes its collections rarer (on 100k statements, garbage collection went from about
- * 1 s to 0.4 s per worker); larger still costs peak RSS for little more.
+ * A worker allocates a parsed statement per line, all short-lived: a large young generation makes its
+ * collections rare (garbage collection per 100k statements, measured: 1.4 s with 24 MB, 0.4 s with 48 MB).
  */
-const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 24 };
+const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 48 };
 
 function spawn(o: XapiFlattenOptions): Worker {
   const here = import.meta.url;
-  // Run from TypeScript sources (tsx), the worker registers the same loader before importing its entry.
+  const options = { workerData: { o }, resourceLimits: RESOURCE_LIMITS };
+  // Run from TypeScript sources (tsx), the worker registers tsx's in-thread (CommonJS) loader first: the
+  // ESM one would start a loader thread of its own in every worker.
   if (here.endsWith('.ts')) {
-    const entry = new URL('./parse-worker.ts', here).href;
-    const api = import.meta.resolve('tsx/esm/api');
-    return new Worker(`import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`, { eval: true, workerData: { o }, resourceLimits: RESOURCE_LIMITS });
+    const entry = fileURLToPath(new URL('./parse-worker.ts', here));
+    const api = createRequire(here).resolve('tsx/cjs/api');
+    return new Worker(`require(${JSON.stringify(api)}).register(); require(${JSON.stringify(entry)});`, { ...options, eval: true });
   }
-  return new Worker(new URL('./parse-worker.js', here), { workerData: { o }, resourceLimits: RESOURCE_LIMITS });
+  return new Worker(new URL('./parse-worker.js', here), options);
 }
 
 /** Chunks parsed by workers since the process started (tests check the workers did the work). */
