@@ -15,13 +15,13 @@ import type { Vault } from '../../privacy/vault.js';
 import type { LoadResult } from '../../normalize/load.js';
 import { expandGlob } from '../glob.js';
 import { sha256File, SourceReadError } from '../files.js';
-import { readDocuments, type Doc } from './read.js';
-import { validateStatement } from './validate.js';
-import { flattenStatement, xapiFlattenOptions, type XapiFlattenOptions } from './flatten.js';
+import { isLineMode, readDocuments, type Doc } from './read.js';
+import { ParsePool, parallelItems, parseWorkers } from './parallel.js';
+import { xapiFlattenOptions, type XapiFlattenOptions } from './flatten.js';
 import { caliperDocuments, caliperFlattenOptions, flattenCaliperEvent, validateCaliperEvent, type CaliperFlattenOptions } from '../caliper/flatten.js';
 import { loadUnit, type Item, type UnitResult } from './load.js';
+import { rejectOf, xapiOut } from './items.js';
 import { pullLrs } from './lrs.js';
-import type { Problem } from './validate.js';
 
 export interface ConnectorSummary {
   source: string;
@@ -39,30 +39,13 @@ export interface ConnectorSummary {
   position?: string | null;
 }
 
-const rejectOf = (problems: Problem[], invalid: string): Item['out'] => {
-  const first = problems[0];
-  const missing = /^missing (\w+)$/.exec(first.message);
-  return {
-    kind: 'reject',
-    reason: missing && !first.path.includes('.') ? `missing_${missing[1]}` : invalid,
-    field: first.path,
-    detail: problems.slice(0, 5).map((p) => `${p.path}: ${p.message}`).join('; ') + (problems.length > 5 ? ` (and ${problems.length - 5} more)` : ''),
-  };
-};
-
 /** xAPI documents → items (in batches): malformed JSON, invalid statements and flattened ones. */
 export async function* xapiItems(batches: AsyncIterable<Doc[]> | Iterable<Doc[]>, o: XapiFlattenOptions): AsyncGenerator<Item[]> {
   for await (const docs of batches) {
     const out: Item[] = new Array(docs.length);
     for (let i = 0; i < docs.length; i++) {
       const d = docs[i];
-      if ('error' in d) {
-        out[i] = { loc: d.loc, out: { kind: 'reject', reason: 'malformed_json', field: null, detail: d.error }, raw: () => d.raw };
-        continue;
-      }
-      const v = d.value;
-      const problems = validateStatement(v);
-      out[i] = { loc: d.loc, out: problems.length ? rejectOf(problems, 'invalid_statement') : flattenStatement(v as Record<string, any>, o), raw: () => JSON.stringify(v) };
+      out[i] = { loc: d.loc, ...xapiOut(d, o) };
     }
     yield out;
   }
@@ -143,17 +126,35 @@ export async function ingestConnector(
     if (last && last.length < BATCH_FILES && last.reduce((n, x) => n + x.size, 0) + p.size <= BATCH_BYTES) last.push(p);
     else batches.push([p]);
   }
-  for (const batch of batches) {
-    async function* docs() {
-      for (const f of batch) yield* readDocuments(f.file, f.input);
+  // Big statement files are parsed by worker threads (parallel.ts), started once for the run.
+  let pool: ParsePool | null = null;
+  const fo = c.kind === 'xapi' ? xapiFlattenOptions(c, index, config.identity.rules) : null;
+  async function* xapiFileItems(f: (typeof pending)[number]): AsyncGenerator<Item[]> {
+    const workers = parseWorkers(f.size);
+    if (workers > 0 && (await isLineMode(f.file))) {
+      pool ??= new ParsePool(fo!, workers);
+      yield* parallelItems(pool, f.file, f.input);
+    } else yield* xapiItems(readDocuments(f.file, f.input), fo!);
+  }
+  try {
+    for (const batch of batches) {
+      async function* docs() {
+        for (const f of batch) yield* readDocuments(f.file, f.input);
+      }
+      async function* xapiBatch() {
+        for (const f of batch) yield* xapiFileItems(f);
+      }
+      const items = c.kind === 'xapi' ? xapiBatch() : caliperItems(docs(), caliperFlattenOptions(c, index));
+      const unit =
+        batch.length === 1
+          ? { input: batch[0].input, sha256: batch[0].sha256, items }
+          : { input: `${batch[0].input} (+${batch.length - 1} files)`, sha256: createHash('sha256').update(batch.map((f) => f.sha256).join()).digest('hex'), items, files: batch };
+      add(await engine.transaction(() => loadUnit(engine, config, baseDir, c, unit, pz, common)), batch.length);
+      moveLoaded(c, batch.map((f) => f.file));
     }
-    const items = c.kind === 'xapi' ? xapiItems(docs(), xapiFlattenOptions(c, index, config.identity.rules)) : caliperItems(docs(), caliperFlattenOptions(c, index));
-    const unit =
-      batch.length === 1
-        ? { input: batch[0].input, sha256: batch[0].sha256, items }
-        : { input: `${batch[0].input} (+${batch.length - 1} files)`, sha256: createHash('sha256').update(batch.map((f) => f.sha256).join()).digest('hex'), items, files: batch };
-    add(await engine.transaction(() => loadUnit(engine, config, baseDir, c, unit, pz, common)), batch.length);
-    moveLoaded(c, batch.map((f) => f.file));
+  } finally {
+    // (assigned inside xapiFileItems, which TypeScript's narrowing does not see)
+    await (pool as ParsePool | null)?.close();
   }
   return sum;
 }

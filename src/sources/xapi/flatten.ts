@@ -10,6 +10,19 @@ import { durationSeconds, isActivityType, VOIDED } from './validate.js';
 export const FLAT_COLUMNS = ['id', 'user_kind', 'user', 'event_type', 'object_id', 'object_name', 'course_id', 'course_name', 'timestamp', 'duration_seconds', 'score', 'max_score', 'passed'] as const;
 export type FlatRow = Record<(typeof FLAT_COLUMNS)[number], string | number | null>;
 
+/** A landing CSV row: every text value quoted (so the reader's dialect detection is unambiguous), NULL empty. */
+export function csvRow(row: FlatRow): string {
+  let out = '';
+  for (let i = 0; i < FLAT_COLUMNS.length; i++) {
+    const v = row[FLAT_COLUMNS[i]];
+    if (i) out += ',';
+    if (v === null || v === undefined) continue;
+    if (typeof v === 'number') out += String(v);
+    else out += '"' + (v.includes('"') ? v.replaceAll('"', '""') : v) + '"';
+  }
+  return out;
+}
+
 export type Flattened =
   | { kind: 'row'; row: FlatRow; assessment: boolean }
   | { kind: 'void'; target: string }

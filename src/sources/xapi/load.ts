@@ -1,6 +1,7 @@
 // Loads xAPI statements and Caliper events through the file machinery. One unit (a file, or a page of
-// an LRS) is streamed once in JS: parsed, validated, flattened to one JSON line per event in a landing
-// file. The landing file is then loaded by loadFile with a built-in mapping, so pseudonyms, identity
+// an LRS) is streamed once in JS: parsed, validated, flattened to one CSV line per event in a landing
+// file (a big xAPI file by worker threads, which send back the CSV lines in file order: parallel.ts).
+// The landing file is then loaded by loadFile with a built-in mapping, so pseudonyms, identity
 // resolution, dedupe by event id, late rows, content ids and the bookkeeping behave as for files.
 // What only statements have is done here in SQL: rejects found while streaming (malformed JSON, invalid
 // statements, unknown verbs) keep the statement's own location, and voiding statements delete the
@@ -14,12 +15,15 @@ import type { Pseudonymizer } from '../../privacy/pseudonym.js';
 import type { Vault } from '../../privacy/vault.js';
 import { piiRedactSql } from '../../privacy/pii-scan.js';
 import { loadFile, nextLoadId, type LoadResult } from '../../normalize/load.js';
-import { FLAT_COLUMNS, type Flattened, type FlatRow } from './flatten.js';
+import { csvRow, FLAT_COLUMNS, type Flattened } from './flatten.js';
 
-/** One flattened item with where it came from (file:line, file[i], lrs:<id>) and its text for rejects. */
+/**
+ * One flattened item with where it came from (file:line, file[i], lrs:<id>) and its text for rejects. A
+ * row comes either as values or, from the parse workers (parallel.ts), already as its landing CSV line.
+ */
 export interface Item {
   loc: string;
-  out: Flattened;
+  out: Flattened | { kind: 'csv'; line: string; assessment: boolean };
   raw: () => string;
 }
 
@@ -56,19 +60,6 @@ export function builtinSource(c: ConnectorConfig, target: 'events' | 'assessment
 export function landingDir(config: PipelineConfig, baseDir: string, source: string): string {
   const wh = config.warehouse === ':memory:' ? path.join(baseDir, 'warehouse') : path.resolve(baseDir, config.warehouse);
   return path.join(path.dirname(wh), 'landing', source);
-}
-
-/** A landing CSV row: every text value quoted (so the reader's dialect detection is unambiguous), NULL empty. */
-function csvRow(row: FlatRow): string {
-  let out = '';
-  for (let i = 0; i < FLAT_COLUMNS.length; i++) {
-    const v = row[FLAT_COLUMNS[i]];
-    if (i) out += ',';
-    if (v === null || v === undefined) continue;
-    if (typeof v === 'number') out += String(v);
-    else out += '"' + (v.includes('"') ? v.replaceAll('"', '""') : v) + '"';
-  }
-  return out;
 }
 
 class LineWriter {
@@ -127,7 +118,8 @@ export async function loadUnit(
     for await (const batch of unit.items) {
       for (const it of batch) {
         const o = it.out;
-        if (o.kind === 'row') part.row(o.row, o.assessment, it.loc);
+        if (o.kind === 'row') part.row(csvRow(o.row), o.assessment, it.loc);
+        else if (o.kind === 'csv') part.row(o.line, o.assessment, it.loc);
         else if (o.kind === 'void') voids.push([it.loc, o.target.toLowerCase()]);
         else part.pre.push([it.loc, o.reason, o.field, o.detail, it.raw().slice(0, RAW_LIMIT)]);
         if (part.size >= PART_ROWS) {
@@ -186,8 +178,7 @@ class Part {
   get size(): number {
     return this.evLocs.length + this.pre.length;
   }
-  row(row: FlatRow, assessment: boolean, loc: string): void {
-    const line = csvRow(row);
+  row(line: string, assessment: boolean, loc: string): void {
     this.events.write(line);
     this.evLocs.push(loc);
     if (assessment) {

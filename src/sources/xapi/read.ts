@@ -27,27 +27,30 @@ function parse(text: string): { value: unknown } | { error: string } {
   }
 }
 
+/**
+ * Whether a file holds one document a line: .jsonl / .ndjson always; .json when its first line is a
+ * whole document (not an array); else it is an array or one (possibly pretty-printed) document.
+ */
+export async function isLineMode(file: string): Promise<boolean> {
+  if (/\.(jsonl|ndjson)$/i.test(file.replace(/\.gz$/, ''))) return true;
+  const first = await firstLine(file);
+  return 'value' in parse(first) && !first.trimStart().startsWith('[');
+}
+
 /** Documents of one file, in batches; `relPath` names the file in locations. Arrays are unrolled one level. */
 export async function* readDocuments(file: string, relPath: string): AsyncGenerator<Doc[]> {
-  const base = file.replace(/\.gz$/, '');
-  const lineMode = /\.(jsonl|ndjson)$/i.test(base);
-  if (!lineMode) {
-    // .json: one document a line when the first line is a whole document; else an array or one
-    // (possibly pretty-printed) document.
-    const first = await firstLine(file);
-    if (!('value' in parse(first)) || first.trimStart().startsWith('[')) {
-      const text = await readAll(file);
-      const whole = parse(text);
-      // JSON.parse keeps the last of repeated keys; an LRS rejects such a statement, so do we.
-      const dups = 'value' in whole ? duplicateKeys(text) : new Map<number, string>();
-      const dup = (i: number, loc: string): Doc | null => (dups.has(i) ? { loc, error: `duplicate key ${JSON.stringify(dups.get(i))}`, raw: JSON.stringify((whole as { value: unknown[] }).value) } : null);
-      if ('value' in whole && Array.isArray(whole.value)) {
-        const arr = whole.value;
-        yield arr.map((value, i) => dup(i, `${relPath}[${i}]`) ?? { loc: `${relPath}[${i}]`, value });
-      } else if ('value' in whole) yield [dup(-1, `${relPath}:1`) ?? { loc: `${relPath}:1`, value: whole.value }];
-      else yield [{ loc: `${relPath}:1`, error: `malformed JSON: ${whole.error}`, raw: text.slice(0, 2000) }];
-      return;
-    }
+  if (!(await isLineMode(file))) {
+    const text = await readAll(file);
+    const whole = parse(text);
+    // JSON.parse keeps the last of repeated keys; an LRS rejects such a statement, so do we.
+    const dups = 'value' in whole ? duplicateKeys(text) : new Map<number, string>();
+    const dup = (i: number, loc: string): Doc | null => (dups.has(i) ? { loc, error: `duplicate key ${JSON.stringify(dups.get(i))}`, raw: JSON.stringify((whole as { value: unknown[] }).value) } : null);
+    if ('value' in whole && Array.isArray(whole.value)) {
+      const arr = whole.value;
+      yield arr.map((value, i) => dup(i, `${relPath}[${i}]`) ?? { loc: `${relPath}[${i}]`, value });
+    } else if ('value' in whole) yield [dup(-1, `${relPath}:1`) ?? { loc: `${relPath}:1`, value: whole.value }];
+    else yield [{ loc: `${relPath}:1`, error: `malformed JSON: ${whole.error}`, raw: text.slice(0, 2000) }];
+    return;
   }
   // One document a line. Lines are found in the bytes and each chunk's whole lines decoded in one go
   // (a newline is never inside a multi-byte character): several times faster than node:readline.
@@ -94,12 +97,22 @@ export async function* readDocuments(file: string, relPath: string): AsyncGenera
 }
 
 function lineDoc(line: string, n: number, relPath: string): Doc | null {
-  const t = n === 1 ? line.replace(/^\uFEFF/, '') : line;
+  const d = parseLine(line, n === 1);
+  return d && { loc: `${relPath}:${n}`, ...d };
+}
+
+/**
+ * One line of a JSON-lines file (its final carriage return already gone): null when blank, else its
+ * document or why it is malformed. `first`: the file's first line, which may start with a byte-order mark.
+ * Shared by the in-thread reader and the parse workers (parallel.ts), so both read lines alike.
+ */
+export function parseLine(line: string, first: boolean): { value: unknown } | { error: string; raw: string } | null {
+  const t = first ? line.replace(/^\uFEFF/, '') : line;
   if (!t.trim()) return null;
   try {
-    return { loc: `${relPath}:${n}`, value: JSON.parse(t) };
+    return { value: JSON.parse(t) };
   } catch (err) {
-    return { loc: `${relPath}:${n}`, error: `malformed JSON: ${(err as Error).message}`, raw: t };
+    return { error: `malformed JSON: ${(err as Error).message}`, raw: t };
   }
 }
 

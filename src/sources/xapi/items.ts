@@ -1,0 +1,24 @@
+// One xAPI document → what is loaded of it: a flattened row, a voiding instruction or a reject. Pure and
+// light (no engine), so the in-thread reader and the parse workers (parallel.ts) decide alike.
+import type { Problem } from './validate.js';
+import { validateStatement } from './validate.js';
+import { flattenStatement, type Flattened, type XapiFlattenOptions } from './flatten.js';
+
+export const rejectOf = (problems: Problem[], invalid: string): Flattened => {
+  const first = problems[0];
+  const missing = /^missing (\w+)$/.exec(first.message);
+  return {
+    kind: 'reject',
+    reason: missing && !first.path.includes('.') ? `missing_${missing[1]}` : invalid,
+    field: first.path,
+    detail: problems.slice(0, 5).map((p) => `${p.path}: ${p.message}`).join('; ') + (problems.length > 5 ? ` (and ${problems.length - 5} more)` : ''),
+  };
+};
+
+/** A parsed document (or the error of a malformed one) → its outcome and its text for rejects. */
+export function xapiOut(d: { value: unknown } | { error: string; raw: string }, o: XapiFlattenOptions): { out: Flattened; raw: () => string } {
+  if ('error' in d) return { out: { kind: 'reject', reason: 'malformed_json', field: null, detail: d.error }, raw: () => d.raw };
+  const v = d.value;
+  const problems = validateStatement(v);
+  return { out: problems.length ? rejectOf(problems, 'invalid_statement') : flattenStatement(v as Record<string, any>, o), raw: () => JSON.stringify(v) };
+}
