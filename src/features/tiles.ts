@@ -89,7 +89,7 @@ export async function withoutInsertionOrder<T>(engine: Engine, fn: () => Promise
 async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null, maxLoad: number): Promise<TileUpdate> {
   const gap = `INTERVAL ${Math.round(o.sessionGapMinutes * 60)} SECOND`;
   const full = sinceLoad === null;
-  const temps = ['__recent', '__aff', '__uid', '__inc_ev', '__ev', '__quiz_new', '__quiz_day', '__day', '__aff_a'];
+  const temps = ['__recent', '__aff', '__uid', '__inc_ev', '__ev', '__quiz_new', '__quiz_day', '__aff_a'];
   // Incremental runs: the earliest from_day, and that minus the gap (see below).
   let fromDay: string | null = null;
   let readFrom: string | null = null;
@@ -195,33 +195,32 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
       WHERE is_start) b
     JOIN __uid u USING (uid)`);
 
-  // Day tiles: aggregated by integer keys into a temp table first, and the events dropped before the
-  // pseudonyms are joined back and the tile written (the largest tables are never in memory together).
+  // Day tiles: aggregated by integer keys, the pseudonyms joined back, and the tile written in one
+  // statement (nothing as large as the events is materialised next to them).
   // Per-type counts are computed only for the types present in the events read (the others are 0):
   // each counted type adds a column to every one of the (many) day groups.
   const present = new Set((await engine.all<{ t: number }>(`SELECT DISTINCT ty AS t FROM __ev WHERE NOT ctx AND ty IS NOT NULL`)).map((r) => EVENT_TYPES[Number(r.t) - 1]));
   const typeCols = EVENT_TYPES.map((t, i) => (present.has(t) ? `, count(*) FILTER (WHERE ty = ${i + 1}) AS n_${t}` : '')).join('');
   const typeSingle = EVENT_TYPES.map((t, i) => (present.has(t) ? `, CAST(coalesce(ty = ${i + 1}, false) AS BIGINT)` : '')).join('');
   const typeNames = EVENT_TYPES.map((t) => `n_${t}`);
-  await step(engine, 'tiles: day aggregates', `CREATE TEMP TABLE __day AS
-    SELECT uid, CAST(ts AS DATE) AS day, count(*) AS events, coalesce(sum(duration_seconds), 0) AS duration_seconds,
-      min(ts) AS first_ts, max(ts) AS last_ts,
-      count(*) FILTER (WHERE is_start) AS sessions_started,
-      coalesce(sum(step_seconds), 0) AS session_seconds
-      ${typeCols}
-    FROM __ev WHERE NOT ctx AND NOT single GROUP BY 1, 2
-    UNION ALL
-    -- (+ 0.0: as a sum would, turns a -0.0 duration into 0.0)
-    SELECT uid, CAST(ts AS DATE), CAST(1 AS BIGINT), coalesce(duration_seconds, 0) + 0.0, ts, ts, CAST(is_start AS BIGINT), coalesce(step_seconds, 0)
-      ${typeSingle}
-    FROM __ev WHERE NOT ctx AND single`);
-  const eventsRead = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM __ev`))?.n ?? 0);
-  await engine.run(`DROP TABLE __ev`);
   await step(engine, 'tiles: user_day', `INSERT INTO user_day (user_id, day, events, duration_seconds, first_ts, last_ts, sessions_started, session_seconds, new_quiz_objects, ${typeNames.join(', ')})
     SELECT u.user_id, d.day, d.events, d.duration_seconds, d.first_ts, d.last_ts, d.sessions_started, d.session_seconds, coalesce(q.n, 0), ${EVENT_TYPES.map((t) => (present.has(t) ? `d.n_${t}` : '0')).join(', ')}
-    FROM __day d
+    FROM (
+      SELECT uid, CAST(ts AS DATE) AS day, count(*) AS events, coalesce(sum(duration_seconds), 0) AS duration_seconds,
+        min(ts) AS first_ts, max(ts) AS last_ts,
+        count(*) FILTER (WHERE is_start) AS sessions_started,
+        coalesce(sum(step_seconds), 0) AS session_seconds
+        ${typeCols}
+      FROM __ev WHERE NOT ctx AND NOT single GROUP BY 1, 2
+      UNION ALL
+      -- (+ 0.0: as a sum would, turns a -0.0 duration into 0.0)
+      SELECT uid, CAST(ts AS DATE), CAST(1 AS BIGINT), coalesce(duration_seconds, 0) + 0.0, ts, ts, CAST(is_start AS BIGINT), coalesce(step_seconds, 0)
+        ${typeSingle}
+      FROM __ev WHERE NOT ctx AND single) d
     JOIN __uid u USING (uid)
     LEFT JOIN __quiz_day q USING (uid, day)`);
+  const eventsRead = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM __ev`))?.n ?? 0);
+  await engine.run(`DROP TABLE __ev`);
 
   // Assessments: day tiles from the earliest new submission of each learner.
   if (full) {
