@@ -49,14 +49,22 @@ export async function updateTiles(engine: Engine, o: TileOptions): Promise<TileU
   });
 }
 
-/** LEARNPIPE_PROFILE=1 prints each tile and feature step with its duration (for profiling). */
+/**
+ * LEARNPIPE_PROFILE=1 prints each tile and feature step with its duration (for profiling);
+ * LEARNPIPE_EXPLAIN=<part of a step label> runs the matching steps under EXPLAIN ANALYZE (which executes
+ * them too) and prints their plans with per-operator times.
+ */
 const PROFILE = Boolean(process.env.LEARNPIPE_PROFILE);
+const EXPLAIN = process.env.LEARNPIPE_EXPLAIN;
 
 /** Runs one named step of SQL; with LEARNPIPE_PROFILE=1 its duration goes to stderr. */
 export async function step(engine: Engine, label: string, sql: string, params?: SqlParams): Promise<void> {
   const t0 = PROFILE ? performance.now() : 0;
   const cpu0 = PROFILE ? process.cpuUsage() : undefined;
-  await engine.run(sql, params);
+  if (EXPLAIN && label.includes(EXPLAIN)) {
+    const rows = await engine.all(`EXPLAIN ANALYZE ${sql}`, params);
+    for (const r of rows) process.stderr.write(String(Object.values(r).pop()) + '\n');
+  } else await engine.run(sql, params);
   if (PROFILE) {
     const cpu = process.cpuUsage(cpu0);
     process.stderr.write(`profile ${label.padEnd(28)} ${((performance.now() - t0) / 1000).toFixed(2)} s wall, ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s cpu\n`);
@@ -81,7 +89,7 @@ export async function withoutInsertionOrder<T>(engine: Engine, fn: () => Promise
 async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null, maxLoad: number): Promise<TileUpdate> {
   const gap = `INTERVAL ${Math.round(o.sessionGapMinutes * 60)} SECOND`;
   const full = sinceLoad === null;
-  const temps = ['__recent', '__aff', '__uid', '__inc_ev', '__ev', '__quiz_new', '__aff_a'];
+  const temps = ['__recent', '__aff', '__uid', '__inc_ev', '__ev', '__quiz_new', '__quiz_day', '__aff_a'];
   // Incremental runs: the earliest from_day, and that minus the gap (see below).
   let fromDay: string | null = null;
   let readFrom: string | null = null;
@@ -129,21 +137,18 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
       FROM (SELECT user_id, timestamp_utc, event_type, object_id, duration_seconds FROM events WHERE timestamp_utc >= CAST($1 AS TIMESTAMP)) e
       JOIN __uid u ON u.user_id = e.user_id AND e.timestamp_utc >= u.from_day - ${gap}`, [readFrom]);
   }
+  // Event types travel as their index in EVENT_TYPES (a 1-byte code instead of a string): the sorted
+  // pass below holds every event read, and its size decides whether the build fits in memory.
+  const ty = (col: string) => `CAST(list_position([${EVENT_TYPES.map((t) => `'${t}'`).join(', ')}], ${col}) AS UTINYINT)`;
   const read = full
-    ? `SELECT u.uid, e.timestamp_utc AS ts, e.event_type, e.duration_seconds, false AS ctx FROM events e JOIN __uid u USING (user_id)`
-    : `SELECT uid, ts, event_type, duration_seconds, false AS ctx FROM __inc_ev WHERE NOT before
+    ? `SELECT u.uid, e.timestamp_utc AS ts, ${ty('e.event_type')} AS ty, e.duration_seconds, false AS ctx FROM events e JOIN __uid u USING (user_id)`
+    : `SELECT uid, ts, ${ty('event_type')} AS ty, duration_seconds, false AS ctx FROM __inc_ev WHERE NOT before
        UNION ALL
        SELECT uid, max(ts), NULL, NULL, true FROM __inc_ev WHERE before GROUP BY uid`;
-  await step(engine, 'tiles: events in order', `CREATE TEMP TABLE __ev AS
-    SELECT uid, ts, event_type, duration_seconds, ctx, rn,
-      (prev IS NULL OR ts - prev > ${gap}) AS is_start,
-      (next IS NULL OR next - ts > ${gap}) AS is_end,
-      CASE WHEN NOT (prev IS NULL OR ts - prev > ${gap}) THEN epoch(ts - prev) END AS step_seconds
-    FROM (
-      SELECT *, lag(ts) OVER w AS prev, lead(ts) OVER w AS next, row_number() OVER w AS rn
-      FROM (${read}) WINDOW w AS (PARTITION BY uid ORDER BY ts))`);
 
   // First start of each quiz: new pairs only (a pair already known before the recomputed range stays).
+  // Done before the sorted pass, and reduced to counts per learner and day, so that little is held in
+  // memory next to it.
   await step(engine, 'tiles: quiz first starts', full
     ? `CREATE TEMP TABLE __quiz_new AS
         SELECT u.uid, e.object_id, min(e.timestamp_utc) AS first_ts
@@ -157,11 +162,46 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
           AND NOT EXISTS (SELECT 1 FROM quiz_first_starts k WHERE k.user_id = u.user_id AND k.object_id = q.object_id)
         GROUP BY 1, 2`);
   await step(engine, 'tiles: insert quiz starts', `INSERT INTO quiz_first_starts SELECT u.user_id, q.object_id, q.first_ts FROM __quiz_new q JOIN __uid u USING (uid)`);
+  await engine.run(`CREATE TEMP TABLE __quiz_day AS SELECT uid, CAST(first_ts AS DATE) AS day, count(*) AS n FROM __quiz_new GROUP BY 1, 2`);
+  await engine.run(`DROP TABLE __quiz_new`);
 
+  // The sorted pass also marks events alone on their UTC day (single): their day tile is the event
+  // itself, so only the other events go through the GROUP BY (on sparse activity, most days have one event).
+  await step(engine, 'tiles: events in order', `CREATE TEMP TABLE __ev AS
+    SELECT uid, ts, ty, duration_seconds, ctx, CAST(rn AS INTEGER) AS rn,
+      (prev IS NULL OR ts - prev > ${gap}) AS is_start,
+      (next IS NULL OR next - ts > ${gap}) AS is_end,
+      CASE WHEN NOT (prev IS NULL OR ts - prev > ${gap}) THEN epoch(ts - prev) END AS step_seconds,
+      (prev IS NULL OR CAST(prev AS DATE) <> CAST(ts AS DATE)) AND (next IS NULL OR CAST(next AS DATE) <> CAST(ts AS DATE)) AS single
+    FROM (
+      SELECT *, lag(ts) OVER w AS prev, lead(ts) OVER w AS next, row_number() OVER w AS rn
+      FROM (${read}) WINDOW w AS (PARTITION BY uid ORDER BY ts))`);
+
+  // Sessions from their boundary events. An event that both starts and ends a session is a one-event
+  // session. Otherwise a session runs from a start-only event to the next end-only event: among those
+  // boundary events alone, a learner's start-only and end-only events alternate, so each start pairs with
+  // the next one (its end; the row numbers give its event count). Only these few events need a second
+  // sorted pass. Only sessions from start_u on are recomputed.
+  const since = full ? '' : 'AND ts >= (SELECT a.start_u FROM __uid a WHERE a.uid = x.uid)';
+  await step(engine, 'tiles: sessions', `INSERT INTO sessions
+    SELECT u.user_id, b.ts, b.session_end, b.events
+    FROM (
+      SELECT uid, ts, ts AS session_end, 1 AS events FROM __ev x WHERE NOT ctx AND is_start AND is_end ${since}
+      UNION ALL
+      SELECT uid, ts, next_ts, next_rn - rn + 1 FROM (
+        SELECT uid, ts, rn, is_start, lead(ts) OVER w AS next_ts, lead(rn) OVER w AS next_rn
+        FROM __ev x WHERE NOT ctx AND is_start <> is_end ${since}
+        WINDOW w AS (PARTITION BY uid ORDER BY rn))
+      WHERE is_start) b
+    JOIN __uid u USING (uid)`);
+
+  // Day tiles: aggregated by integer keys, the pseudonyms joined back, and the tile written in one
+  // statement (nothing as large as the events is materialised next to them).
   // Per-type counts are computed only for the types present in the events read (the others are 0):
   // each counted type adds a column to every one of the (many) day groups.
-  const present = new Set((await engine.all<{ t: string }>(`SELECT DISTINCT event_type AS t FROM __ev WHERE NOT ctx`)).map((r) => r.t));
-  const typeCols = EVENT_TYPES.filter((t) => present.has(t)).map((t) => `, count(*) FILTER (WHERE event_type = '${t}') AS n_${t}`).join('');
+  const present = new Set((await engine.all<{ t: number }>(`SELECT DISTINCT ty AS t FROM __ev WHERE NOT ctx AND ty IS NOT NULL`)).map((r) => EVENT_TYPES[Number(r.t) - 1]));
+  const typeCols = EVENT_TYPES.map((t, i) => (present.has(t) ? `, count(*) FILTER (WHERE ty = ${i + 1}) AS n_${t}` : '')).join('');
+  const typeSingle = EVENT_TYPES.map((t, i) => (present.has(t) ? `, CAST(coalesce(ty = ${i + 1}, false) AS BIGINT)` : '')).join('');
   const typeNames = EVENT_TYPES.map((t) => `n_${t}`);
   await step(engine, 'tiles: user_day', `INSERT INTO user_day (user_id, day, events, duration_seconds, first_ts, last_ts, sessions_started, session_seconds, new_quiz_objects, ${typeNames.join(', ')})
     SELECT u.user_id, d.day, d.events, d.duration_seconds, d.first_ts, d.last_ts, d.sessions_started, d.session_seconds, coalesce(q.n, 0), ${EVENT_TYPES.map((t) => (present.has(t) ? `d.n_${t}` : '0')).join(', ')}
@@ -171,21 +211,16 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
         count(*) FILTER (WHERE is_start) AS sessions_started,
         coalesce(sum(step_seconds), 0) AS session_seconds
         ${typeCols}
-      FROM __ev WHERE NOT ctx GROUP BY 1, 2) d
+      FROM __ev WHERE NOT ctx AND NOT single GROUP BY 1, 2
+      UNION ALL
+      -- (+ 0.0: as a sum would, turns a -0.0 duration into 0.0)
+      SELECT uid, CAST(ts AS DATE), CAST(1 AS BIGINT), coalesce(duration_seconds, 0) + 0.0, ts, ts, CAST(is_start AS BIGINT), coalesce(step_seconds, 0)
+        ${typeSingle}
+      FROM __ev WHERE NOT ctx AND single) d
     JOIN __uid u USING (uid)
-    LEFT JOIN (SELECT uid, CAST(first_ts AS DATE) AS day, count(*) AS n FROM __quiz_new GROUP BY 1, 2) q USING (uid, day)`);
-
-  // Sessions from their boundary events: a session runs from a start event to the next end event (the
-  // same event for a one-event session), so pairing each start with the next boundary event gives its
-  // end and, from the row numbers, its event count. Only sessions from start_u on are recomputed.
-  await step(engine, 'tiles: sessions', `INSERT INTO sessions
-    SELECT u.user_id, b.ts, CASE WHEN b.is_end THEN b.ts ELSE b.next_ts END, CASE WHEN b.is_end THEN 1 ELSE b.next_rn - b.rn + 1 END
-    FROM (
-      SELECT uid, ts, rn, is_start, is_end, lead(ts) OVER w AS next_ts, lead(rn) OVER w AS next_rn
-      FROM __ev x WHERE NOT ctx AND (is_start OR is_end) ${full ? '' : 'AND ts >= (SELECT a.start_u FROM __uid a WHERE a.uid = x.uid)'}
-      WINDOW w AS (PARTITION BY uid ORDER BY rn)) b
-    JOIN __uid u USING (uid)
-    WHERE b.is_start`);
+    LEFT JOIN __quiz_day q USING (uid, day)`);
+  const eventsRead = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM __ev`))?.n ?? 0);
+  await engine.run(`DROP TABLE __ev`);
 
   // Assessments: day tiles from the earliest new submission of each learner.
   if (full) {
@@ -201,7 +236,6 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
     GROUP BY 1, 2`);
 
   const users = await engine.one<{ n: number }>(`SELECT count(*) AS n FROM __uid`);
-  const read_ = await engine.one<{ n: number }>(`SELECT count(*) AS n FROM __ev`);
   for (const t of temps) await engine.run(`DROP TABLE IF EXISTS ${t}`);
-  return { mode: full ? 'full' : 'incremental', users: Number(users?.n ?? 0), events_read: Number(read_?.n ?? 0), last_load_id: maxLoad };
+  return { mode: full ? 'full' : 'incremental', users: Number(users?.n ?? 0), events_read: eventsRead, last_load_id: maxLoad };
 }
