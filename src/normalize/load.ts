@@ -5,7 +5,7 @@ import type { Engine } from '../engine/engine.js';
 import type { FileSourceConfig, PipelineConfig } from '../config/schema.js';
 import type { Pseudonymizer } from '../privacy/pseudonym.js';
 import { collectMalformed, describeFile, MALFORMED, prepareRejects, readerSql, readLines, SourceReadError, type SourceFile } from '../sources/files.js';
-import { compileMapping } from './mapping.js';
+import { compileMapping, type CompiledMapping } from './mapping.js';
 import { identityOptions, linkEmailHashes, pseudonymizeKeys, registerKeys, resolveIdentities } from './identity.js';
 import { vaultKeysFromTable, vaultPiiFromTable, type Vault } from '../privacy/vault.js';
 import { piiFindSql, piiRedactSql } from '../privacy/pii-scan.js';
@@ -86,6 +86,65 @@ function targetSelect(source: FileSourceConfig, loadId: number): { table: string
   }
 }
 
+/** The source's watermark before this load, its lookback, and the time before which rows are too late. */
+async function watermarkOf(engine: Engine, config: PipelineConfig, source: FileSourceConfig): Promise<{ wmBefore: string | null; lookback: number; lateCutoff: string | null }> {
+  // Watermark: the newest event time accepted so far; rows older than it minus the lookback are rejected.
+  const wm = await engine.one<{ w: unknown }>(`SELECT watermark_utc AS w FROM watermarks WHERE source = $1`, [source.name]);
+  const wmBefore = ts(wm?.w ?? null);
+  const lookback = source.lookback_days ?? config.defaults.lookback_days;
+  let lateCutoff: string | null = null;
+  if (wmBefore && source.target === 'events') {
+    const r = await engine.one<{ c: unknown }>(`SELECT CAST($1 AS TIMESTAMP) - to_days(CAST($2 AS INTEGER)) AS c`, [wmBefore, lookback]);
+    lateCutoff = ts(r?.c);
+  }
+  return { wmBefore, lookback, lateCutoff };
+}
+
+interface Staged {
+  source: FileSourceConfig;
+  config: PipelineConfig;
+  path: string;
+  sha256: string;
+  lateCutoff: string | null;
+  columns: string[];
+  compiled: CompiledMapping;
+}
+
+/** A file staged by stageFile, per engine, waiting for the loadFile call that uses it. */
+const staged = new WeakMap<Engine, Staged>();
+
+/** Reads, maps and validates the file into the staged table MAPPED, and its malformed lines into MALFORMED. */
+async function stage(engine: Engine, config: PipelineConfig, source: FileSourceConfig, file: SourceFile, lateCutoff: string | null): Promise<{ columns: string[]; compiled: CompiledMapping }> {
+  const columns = await describeFile(engine, source, file);
+  const compiled = compileMapping(engine.dialect, source, config, readerSql(engine, source, file, { captureRejects: true }), columns, { lateCutoff });
+  await prepareRejects(engine);
+  await engine.run(`DROP TABLE IF EXISTS ${MAPPED}`);
+  try {
+    await engine.run(`CREATE TEMP TABLE ${MAPPED} AS ${compiled.select}`, compiled.params);
+  } catch (err) {
+    throw new SourceReadError(`source ${source.name}: cannot read ${file.relPath}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+  }
+  await collectMalformed(engine, source);
+  return { columns, compiled };
+}
+
+/**
+ * Stages a file for the next loadFile of the same source, file and content, to be called OUTSIDE a
+ * transaction, just before the one that loads it. DuckDB scans a table created inside the running
+ * transaction on one thread only (it sits in the transaction's local storage), so a staging table
+ * created there made every later pass over the file's rows (keys, repeats, the insert, the counts)
+ * single-threaded. Staged outside, the table is committed and scanned in parallel. The staging
+ * tables are temporary: a crash leaves the warehouse untouched, and the load still runs in one
+ * transaction. loadFile stages again, inside its transaction, when nothing (or something else) was
+ * staged, or when the watermark moved in between.
+ */
+export async function stageFile(engine: Engine, config: PipelineConfig, source: FileSourceConfig, file: SourceFile, sha256: string): Promise<void> {
+  staged.delete(engine);
+  const { lateCutoff } = await watermarkOf(engine, config, source);
+  const { columns, compiled } = await stage(engine, config, source, file, lateCutoff);
+  staged.set(engine, { source, config, path: file.path, sha256, lateCutoff, columns, compiled });
+}
+
 /**
  * Loads one file. Runs inside the caller's transaction (see ingest.ts), which also records the file
  * as loaded; nothing here commits on its own.
@@ -100,31 +159,20 @@ export async function loadFile(
   opts: { loadId: number; asOf: string | null; vault?: Vault | null },
 ): Promise<LoadResult> {
   const loadId = opts.loadId;
-  const columns = await describeFile(engine, source, file);
   const isEventLike = source.target === 'events' || source.target === 'assessments';
+  const { wmBefore, lookback, lateCutoff } = await watermarkOf(engine, config, source);
 
-  // Watermark: the newest event time accepted so far; rows older than it minus the lookback are rejected.
-  const wm = await engine.one<{ w: unknown }>(`SELECT watermark_utc AS w FROM watermarks WHERE source = $1`, [source.name]);
-  const wmBefore = ts(wm?.w ?? null);
-  const lookback = source.lookback_days ?? config.defaults.lookback_days;
-  let lateCutoff: string | null = null;
-  if (wmBefore && source.target === 'events') {
-    const r = await engine.one<{ c: unknown }>(`SELECT CAST($1 AS TIMESTAMP) - to_days(CAST($2 AS INTEGER)) AS c`, [wmBefore, lookback]);
-    lateCutoff = ts(r?.c);
-  }
-
-  // One pass over the file: read, map, validate. Malformed CSV lines are captured by the reader.
-  const compiled = compileMapping(engine.dialect, source, config, readerSql(engine, source, file, { captureRejects: true }), columns, { lateCutoff });
-  await prepareRejects(engine);
-  await engine.run(`DROP TABLE IF EXISTS ${MAPPED}`);
-  try {
-    await engine.run(`CREATE TEMP TABLE ${MAPPED} AS ${compiled.select}`, compiled.params);
-  } catch (err) {
-    throw new SourceReadError(`source ${source.name}: cannot read ${file.relPath}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
-  }
-  await collectMalformed(engine, source);
-  // Row ids of a table written inside a transaction start at an arbitrary base but follow insertion
-  // (file) order, so a row's position in the file is its row id minus the smallest.
+  // One pass over the file: read, map, validate (staged before the transaction by stageFile when the
+  // caller did so for this very file and watermark; otherwise here, inside the caller's transaction).
+  const pre = staged.get(engine);
+  staged.delete(engine);
+  const preStaged = Boolean(pre && pre.source === source && pre.config === config && pre.path === file.path && pre.sha256 === sha256 && pre.lateCutoff === lateCutoff);
+  const { columns, compiled } =
+    preStaged && pre && pre.source === source && pre.config === config && pre.path === file.path && pre.sha256 === sha256 && pre.lateCutoff === lateCutoff
+      ? pre
+      : await stage(engine, config, source, file, lateCutoff);
+  // Row ids of the staged table follow insertion (file) order from an arbitrary base (inside a
+  // transaction), so a row's position in the file is its row id minus the smallest.
   const base = Number((await engine.one<{ b: unknown }>(`SELECT coalesce(min(rowid), 0) AS b FROM ${MAPPED}`))?.b ?? 0);
   const derived = compiled.derived.map(([a, e]) => `, ${e} AS ${a}`).join('');
   await engine.run(`CREATE OR REPLACE TEMP VIEW ${M} AS SELECT rowid - ${base} AS __row, *${derived} FROM ${MAPPED}`);
@@ -161,19 +209,48 @@ export async function loadFile(
       await engine.run(`DROP TABLE __pii`);
     }
   }
+  let keyJoins = false;
   const joins: string[] = [];
   const keyCols: string[] = [];
-  // Each role's few distinct keys are resolved to people first (a small table), so the mapped rows
-  // need one join per role, on the raw value.
+  // Each role's few distinct keys are resolved to people first (a small table). A role of one fixed
+  // kind is then looked up without a join: its raw values become an ENUM type, and a row's enum code
+  // indexes lists of the pseudonyms and people (one row, cross joined). Same values as an equi-join on
+  // the raw value, but a plan without a hash join keeps its order, so DuckDB writes the insert below
+  // with its parallel batch insert, in file order; with a hash join it must either write on one thread
+  // or give up the order (and with it, identical warehouses from identical inputs).
   for (const r of compiled.keyRoles) {
     const person = r.role === 'user' || r.role === 'manager';
-    await engine.run(`DROP TABLE IF EXISTS __k_${r.role}`);
-    await engine.run(`CREATE TEMP TABLE __k_${r.role} AS SELECT k.raw, k.kind, k.pseudonym${person ? ', coalesce(im.user_id, k.pseudonym) AS person' : ''}
+    const k = `__k_${r.role}`;
+    await engine.run(`DROP TABLE IF EXISTS ${k}`);
+    await engine.run(`CREATE TEMP TABLE ${k} AS SELECT k.raw, k.kind, k.pseudonym${person ? ', coalesce(im.user_id, k.pseudonym) AS person' : ''}
       FROM __keys k${person ? ' LEFT JOIN identity_map im ON im.key_kind = k.kind AND im.key_pseudonym = k.pseudonym' : ''} WHERE k.role = '${r.role}'`);
-    // A per-row key kind (xAPI: mbox, mbox_sha1sum, account) is part of the key.
-    joins.push(`LEFT JOIN __k_${r.role} k_${r.role} ON k_${r.role}.raw = m.${r.column}${r.kindColumn ? ` AND k_${r.role}.kind = m.${r.kindColumn}` : ''}`);
+    const personCol = r.role === 'user' ? 'user_id' : 'manager_id';
+    if (!r.kindColumn) {
+      const e = `__ke_${r.role}`;
+      const kl = `__kl_${r.role}`;
+      await engine.run(`DROP TYPE IF EXISTS ${e}`);
+      await engine.run(`DROP TABLE IF EXISTS ${kl}`);
+      const n = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM ${k}`))?.n ?? 0);
+      if (!n) {
+        // No value of this role in the file: every row's key is empty.
+        keyCols.push(`CAST(NULL AS VARCHAR) AS ${r.role}_kind`, `CAST(NULL AS VARCHAR) AS ${r.role}_pseudonym`);
+        if (person) keyCols.push(`CAST(NULL AS VARCHAR) AS ${personCol}`);
+        continue;
+      }
+      await engine.run(`CREATE TEMP TYPE ${e} AS ENUM (SELECT raw FROM ${k} ORDER BY raw)`);
+      // The lists are ordered by each value's enum code, whatever order the type was built in.
+      await engine.run(`CREATE TEMP TABLE ${kl} AS SELECT list(pseudonym ORDER BY enum_code(CAST(raw AS ${e}))) AS pseudonyms${person ? `, list(person ORDER BY enum_code(CAST(raw AS ${e}))) AS persons` : ''} FROM ${k}`);
+      joins.push(`CROSS JOIN ${kl}`);
+      const at = `[enum_code(CAST(m.${r.column} AS ${e})) + 1]`;
+      keyCols.push(`CASE WHEN m.${r.column} IS NOT NULL THEN CAST(${engine.dialect.quoteString(r.kind)} AS VARCHAR) END AS ${r.role}_kind`, `${kl}.pseudonyms${at} AS ${r.role}_pseudonym`);
+      if (person) keyCols.push(`${kl}.persons${at} AS ${personCol}`);
+      continue;
+    }
+    // A per-row key kind (xAPI: mbox, mbox_sha1sum, account) is part of the key: joined.
+    keyJoins = true;
+    joins.push(`LEFT JOIN ${k} k_${r.role} ON k_${r.role}.raw = m.${r.column} AND k_${r.role}.kind = m.${r.kindColumn}`);
     keyCols.push(`k_${r.role}.kind AS ${r.role}_kind`, `k_${r.role}.pseudonym AS ${r.role}_pseudonym`);
-    if (person) keyCols.push(`k_${r.role}.person AS ${r.role === 'user' ? 'user_id' : 'manager_id'}`);
+    if (person) keyCols.push(`k_${r.role}.person AS ${personCol}`);
   }
   await engine.run(`CREATE OR REPLACE TEMP VIEW ${MK} AS SELECT m.*${keyCols.length ? ', ' + keyCols.join(', ') : ''} FROM ${M} m ${joins.join(' ')}`);
 
@@ -235,7 +312,11 @@ export async function loadFile(
 
   const cols = sel.cols.join(', ');
   if (firstWins) {
-    await engine.run(`INSERT INTO ${sel.table} (${cols}) SELECT ${cols} FROM __cand c${classified ? ` ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = c.__row` : ''}`);
+    // A staged table committed before the transaction is scanned in parallel: a hash join in the plan
+    // (keys of per-row kinds, rows to leave out) then lets the insert land rows in any order, so the
+    // order is fixed by the file position. Without one (the common case) the plan keeps file order.
+    const order = preStaged && (keyJoins || classified) ? ' ORDER BY c.__row' : '';
+    await engine.run(`INSERT INTO ${sel.table} (${cols}) SELECT ${cols} FROM __cand c${classified ? ` ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = c.__row` : ''}${order}`);
   } else {
     // Last wins: the batch's final version of each key replaces what the warehouse held.
     await engine.run(`DROP TABLE IF EXISTS __winners`);
@@ -357,7 +438,8 @@ export async function loadFile(
   // Saved before the warehouse commits: a crash in between leaves extra vault entries, never missing ones.
   if (opts.vault) opts.vault.save();
   for (const v of ['__cand', MK, M]) await engine.run(`DROP VIEW IF EXISTS ${v}`);
-  for (const t of [MAPPED, '__hrepeat', '__repeat', '__class', '__winners', '__rej', '__rawlines', MALFORMED, ...compiled.keyRoles.map((r) => `__k_${r.role}`)]) await engine.run(`DROP TABLE IF EXISTS ${t}`);
+  for (const t of [MAPPED, '__hrepeat', '__repeat', '__class', '__winners', '__rej', '__rawlines', MALFORMED, ...compiled.keyRoles.flatMap((r) => [`__k_${r.role}`, `__kl_${r.role}`])]) await engine.run(`DROP TABLE IF EXISTS ${t}`);
+  for (const r of compiled.keyRoles) await engine.run(`DROP TYPE IF EXISTS __ke_${r.role}`);
   return result;
 }
 
