@@ -267,8 +267,11 @@ export async function loadFile(
   await engine.run(`CREATE TEMP VIEW __cand AS ${sel.from}`);
   await engine.run(`DROP TABLE IF EXISTS __repeat`);
   // Keys that do not involve people (event and attempt ids) are found without resolving identities.
-  const keySrc = spec.key.some((k) => ['user_id', 'key_pseudonym', 'source'].includes(k)) ? '__cand' : `(SELECT ${keyList} FROM ${M} WHERE __check IS NULL)`;
-  const keyHash = `hash(${keyList})`;
+  const keySrc0 = spec.key.some((k) => ['user_id', 'key_pseudonym', 'source'].includes(k)) ? '__cand' : null;
+  // A key made of a constant prefix and a stored column is hashed on the stored column (same repeats).
+  const rawKeys = !keySrc0 && spec.key.every((k) => compiled.keyHash?.[k]) ? spec.key.map((k) => compiled.keyHash![k]) : null;
+  const keySrc = keySrc0 ?? `(SELECT ${keyList}${rawKeys ? `, ${rawKeys.join(', ')}` : ''} FROM ${M} WHERE __check IS NULL)`;
+  const keyHash = `hash(${rawKeys ? rawKeys.join(', ') : keyList})`;
   // Rows already loaded can only repeat when the target holds any.
   const targetEmpty = !(await engine.one(`SELECT 1 AS x FROM ${sel.table} LIMIT 1`));
   await engine.run(`DROP TABLE IF EXISTS __hrepeat`);
