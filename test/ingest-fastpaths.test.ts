@@ -142,7 +142,7 @@ test('CSV values are trimmed exactly as trim() trims them, whatever spaces they 
 });
 
 test('a file staged before its transaction loads exactly as one staged inside it, rows in file order', async () => {
-  // Many users (keys looked up through an enum), in-batch repeats and conflicts (rows left out), rejects.
+  // Many users, in-batch repeats and conflicts (rows left out), rejects.
   const rows: string[] = [];
   for (let i = 0; i < 3000; i++) rows.push(`e${(i * 7919) % 2600},u${(i * 31) % 97},${i % 11 ? 'view' : 'nope'},2024-06-01 ${String(i % 24).padStart(2, '0')}:00:00`);
   rows.push(...rows.slice(1, 6)); // exact repeats of first occurrences

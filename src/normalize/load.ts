@@ -132,8 +132,9 @@ async function stage(engine: Engine, config: PipelineConfig, source: FileSourceC
  * Stages a file for the next loadFile of the same source, file and content, to be called OUTSIDE a
  * transaction, just before the one that loads it. DuckDB scans a table created inside the running
  * transaction on one thread only (it sits in the transaction's local storage), so a staging table
- * created there made every later pass over the file's rows (keys, repeats, the insert, the counts)
- * single-threaded. Staged outside, the table is committed and scanned in parallel. The staging
+ * created there made every later pass over the file's rows (keys, repeats, counts, content)
+ * single-threaded. Staged outside, the table is committed and scanned in parallel (the events insert
+ * stays on one thread, for its order: see loadFile). The staging
  * tables are temporary: a crash leaves the warehouse untouched, and the load still runs in one
  * transaction. loadFile stages again, inside its transaction, when nothing (or something else) was
  * staged, or when the watermark moved in between.
@@ -143,6 +144,18 @@ export async function stageFile(engine: Engine, config: PipelineConfig, source: 
   const { lateCutoff } = await watermarkOf(engine, config, source);
   const { columns, compiled } = await stage(engine, config, source, file, lateCutoff);
   staged.set(engine, { source, config, path: file.path, sha256, lateCutoff, columns, compiled });
+}
+
+/** Runs fn with DuckDB on one thread (then restores the thread count, also on error). */
+async function onOneThread<T>(engine: Engine, fn: () => Promise<T>): Promise<T> {
+  const before = Number((await engine.one<{ t: unknown }>(`SELECT current_setting('threads') AS t`))?.t ?? 0);
+  if (!(before > 1)) return fn();
+  await engine.run(`SET threads = 1`);
+  try {
+    return await fn();
+  } finally {
+    await engine.run(`SET threads = ${before}`);
+  }
 }
 
 /**
@@ -168,7 +181,7 @@ export async function loadFile(
   staged.delete(engine);
   const preStaged = Boolean(pre && pre.source === source && pre.config === config && pre.path === file.path && pre.sha256 === sha256 && pre.lateCutoff === lateCutoff);
   const { columns, compiled } =
-    preStaged && pre && pre.source === source && pre.config === config && pre.path === file.path && pre.sha256 === sha256 && pre.lateCutoff === lateCutoff
+    preStaged && pre
       ? pre
       : await stage(engine, config, source, file, lateCutoff);
   // Row ids of the staged table follow insertion (file) order from an arbitrary base (inside a
@@ -209,48 +222,19 @@ export async function loadFile(
       await engine.run(`DROP TABLE __pii`);
     }
   }
-  let keyJoins = false;
   const joins: string[] = [];
   const keyCols: string[] = [];
-  // Each role's few distinct keys are resolved to people first (a small table). A role of one fixed
-  // kind is then looked up without a join: its raw values become an ENUM type, and a row's enum code
-  // indexes lists of the pseudonyms and people (one row, cross joined). Same values as an equi-join on
-  // the raw value, but a plan without a hash join keeps its order, so DuckDB writes the insert below
-  // with its parallel batch insert, in file order; with a hash join it must either write on one thread
-  // or give up the order (and with it, identical warehouses from identical inputs).
+  // Each role's few distinct keys are resolved to people first (a small table), so the mapped rows
+  // need one join per role, on the raw value.
   for (const r of compiled.keyRoles) {
     const person = r.role === 'user' || r.role === 'manager';
-    const k = `__k_${r.role}`;
-    await engine.run(`DROP TABLE IF EXISTS ${k}`);
-    await engine.run(`CREATE TEMP TABLE ${k} AS SELECT k.raw, k.kind, k.pseudonym${person ? ', coalesce(im.user_id, k.pseudonym) AS person' : ''}
+    await engine.run(`DROP TABLE IF EXISTS __k_${r.role}`);
+    await engine.run(`CREATE TEMP TABLE __k_${r.role} AS SELECT k.raw, k.kind, k.pseudonym${person ? ', coalesce(im.user_id, k.pseudonym) AS person' : ''}
       FROM __keys k${person ? ' LEFT JOIN identity_map im ON im.key_kind = k.kind AND im.key_pseudonym = k.pseudonym' : ''} WHERE k.role = '${r.role}'`);
-    const personCol = r.role === 'user' ? 'user_id' : 'manager_id';
-    if (!r.kindColumn) {
-      const e = `__ke_${r.role}`;
-      const kl = `__kl_${r.role}`;
-      await engine.run(`DROP TYPE IF EXISTS ${e}`);
-      await engine.run(`DROP TABLE IF EXISTS ${kl}`);
-      const n = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM ${k}`))?.n ?? 0);
-      if (!n) {
-        // No value of this role in the file: every row's key is empty.
-        keyCols.push(`CAST(NULL AS VARCHAR) AS ${r.role}_kind`, `CAST(NULL AS VARCHAR) AS ${r.role}_pseudonym`);
-        if (person) keyCols.push(`CAST(NULL AS VARCHAR) AS ${personCol}`);
-        continue;
-      }
-      await engine.run(`CREATE TEMP TYPE ${e} AS ENUM (SELECT raw FROM ${k} ORDER BY raw)`);
-      // The lists are ordered by each value's enum code, whatever order the type was built in.
-      await engine.run(`CREATE TEMP TABLE ${kl} AS SELECT list(pseudonym ORDER BY enum_code(CAST(raw AS ${e}))) AS pseudonyms${person ? `, list(person ORDER BY enum_code(CAST(raw AS ${e}))) AS persons` : ''} FROM ${k}`);
-      joins.push(`CROSS JOIN ${kl}`);
-      const at = `[enum_code(CAST(m.${r.column} AS ${e})) + 1]`;
-      keyCols.push(`CASE WHEN m.${r.column} IS NOT NULL THEN CAST(${engine.dialect.quoteString(r.kind)} AS VARCHAR) END AS ${r.role}_kind`, `${kl}.pseudonyms${at} AS ${r.role}_pseudonym`);
-      if (person) keyCols.push(`${kl}.persons${at} AS ${personCol}`);
-      continue;
-    }
-    // A per-row key kind (xAPI: mbox, mbox_sha1sum, account) is part of the key: joined.
-    keyJoins = true;
-    joins.push(`LEFT JOIN ${k} k_${r.role} ON k_${r.role}.raw = m.${r.column} AND k_${r.role}.kind = m.${r.kindColumn}`);
+    // A per-row key kind (xAPI: mbox, mbox_sha1sum, account) is part of the key.
+    joins.push(`LEFT JOIN __k_${r.role} k_${r.role} ON k_${r.role}.raw = m.${r.column}${r.kindColumn ? ` AND k_${r.role}.kind = m.${r.kindColumn}` : ''}`);
     keyCols.push(`k_${r.role}.kind AS ${r.role}_kind`, `k_${r.role}.pseudonym AS ${r.role}_pseudonym`);
-    if (person) keyCols.push(`k_${r.role}.person AS ${personCol}`);
+    if (person) keyCols.push(`k_${r.role}.person AS ${r.role === 'user' ? 'user_id' : 'manager_id'}`);
   }
   await engine.run(`CREATE OR REPLACE TEMP VIEW ${MK} AS SELECT m.*${keyCols.length ? ', ' + keyCols.join(', ') : ''} FROM ${M} m ${joins.join(' ')}`);
 
@@ -315,11 +299,14 @@ export async function loadFile(
 
   const cols = sel.cols.join(', ');
   if (firstWins) {
-    // A staged table committed before the transaction is scanned in parallel: a hash join in the plan
-    // (keys of per-row kinds, rows to leave out) then lets the insert land rows in any order, so the
-    // order is fixed by the file position. Without one (the common case) the plan keeps file order.
-    const order = preStaged && (keyJoins || classified) ? ' ORDER BY c.__row' : '';
-    await engine.run(`INSERT INTO ${sel.table} (${cols}) SELECT ${cols} FROM __cand c${classified ? ` ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = c.__row` : ''}${order}`);
+    // The joins above (people, rows left out) are hash joins, after which DuckDB keeps no row order and
+    // would write the rows from several threads in whatever order they come: the warehouse would differ
+    // from run to run. On one thread the rows land in file order, every time. (A staged table created
+    // inside the transaction is scanned on one thread anyway; one staged before it, in parallel.)
+    // Measured alternatives that keep the order in parallel cost more: ORDER BY __row sorts (and spills)
+    // the whole batch; people looked up through an ENUM and a list instead of a join gave a parallel
+    // batch insert but more CPU per row and a peak RSS over 2 GB on the 10M-row benchmark.
+    await onOneThread(engine, () => engine.run(`INSERT INTO ${sel.table} (${cols}) SELECT ${cols} FROM __cand c${classified ? ` ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = c.__row` : ''}`));
   } else {
     // Last wins: the batch's final version of each key replaces what the warehouse held.
     await engine.run(`DROP TABLE IF EXISTS __winners`);
@@ -390,7 +377,7 @@ export async function loadFile(
     await engine.run(`DELETE FROM identity_links l WHERE l.source = '${source.name}' AND EXISTS (SELECT 1 FROM __keys k WHERE k.role = 'user' AND k.kind = l.key_kind AND k.pseudonym = l.key_pseudonym)`);
     await engine.run(`INSERT INTO identity_links (source, key_kind, key_pseudonym, employee_id_pseudonym, email_pseudonym)
       SELECT '${source.name}', user_kind, user_pseudonym, CASE WHEN user_kind = 'employee_id' THEN user_pseudonym END, ${source.fields.email ? 'arg_max(email_pseudonym, __row)' : 'NULL'}
-      FROM ${MK} WHERE __check IS NULL AND user_pseudonym IS NOT NULL GROUP BY user_kind, user_pseudonym`);
+      FROM ${MK} WHERE __check IS NULL AND user_pseudonym IS NOT NULL GROUP BY user_kind, user_pseudonym ORDER BY user_kind, user_pseudonym`);
   }
 
   // People directories: each email also links the xAPI mbox_sha1sum of that address to the person.
@@ -441,8 +428,7 @@ export async function loadFile(
   // Saved before the warehouse commits: a crash in between leaves extra vault entries, never missing ones.
   if (opts.vault) opts.vault.save();
   for (const v of ['__cand', MK, M]) await engine.run(`DROP VIEW IF EXISTS ${v}`);
-  for (const t of [MAPPED, '__hrepeat', '__repeat', '__class', '__winners', '__rej', '__rawlines', MALFORMED, ...compiled.keyRoles.flatMap((r) => [`__k_${r.role}`, `__kl_${r.role}`])]) await engine.run(`DROP TABLE IF EXISTS ${t}`);
-  for (const r of compiled.keyRoles) await engine.run(`DROP TYPE IF EXISTS __ke_${r.role}`);
+  for (const t of [MAPPED, '__hrepeat', '__repeat', '__class', '__winners', '__rej', '__rawlines', MALFORMED, ...compiled.keyRoles.map((r) => `__k_${r.role}`)]) await engine.run(`DROP TABLE IF EXISTS ${t}`);
   return result;
 }
 
@@ -472,8 +458,10 @@ async function mergeContent(engine: Engine, source: FileSourceConfig, timeCol: s
   await engine.run(`DELETE FROM content_names n WHERE n.source = '${source.name}' AND EXISTS (SELECT 1 FROM __names b WHERE b.object_id = n.object_id)`);
   await engine.run(`INSERT INTO content_names SELECT * FROM __names ORDER BY ALL`);
   await engine.run(`DROP TABLE IF EXISTS __objects`);
+  // Two names seen at the same latest time: the greater is the title (the batch rows are read in
+  // parallel, so "whichever came first" would not be the same from run to run).
   await engine.run(`CREATE TEMP TABLE __objects AS
-    SELECT object_id, arg_max(name, t) FILTER (WHERE name IS NOT NULL) AS title, max(type) AS type, min(course) AS course_id, min(t) AS first_seen_utc, max(t) AS last_seen_utc FROM (
+    SELECT object_id, first(name ORDER BY t DESC, name DESC) FILTER (WHERE name IS NOT NULL) AS title, max(type) AS type, min(course) AS course_id, min(t) AS first_seen_utc, max(t) AS last_seen_utc FROM (
       SELECT object_id, name, last_t AS t, type, course FROM __content_batch
       UNION ALL SELECT object_id, NULL, first_t, NULL, NULL FROM __content_batch
       UNION ALL SELECT c.object_id, c.title, c.last_seen_utc, c.type, c.course_id FROM content c WHERE EXISTS (SELECT 1 FROM __content_batch b WHERE b.object_id = c.object_id)
