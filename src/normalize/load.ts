@@ -132,10 +132,9 @@ async function stage(engine: Engine, config: PipelineConfig, source: FileSourceC
  * Stages a file for the next loadFile of the same source, file and content, to be called OUTSIDE a
  * transaction, just before the one that loads it. DuckDB scans a table created inside the running
  * transaction on one thread only (it sits in the transaction's local storage), so a staging table
- * created there made every later pass over the file's rows (keys, repeats, counts, content)
- * single-threaded. Staged outside, the table is committed and scanned in parallel (the events insert
- * stays on one thread, for its order: see loadFile). The staging
- * tables are temporary: a crash leaves the warehouse untouched, and the load still runs in one
+ * created there made every later pass over the file's rows (keys, repeats, the insert, the counts)
+ * single-threaded. Staged outside, the table is committed and scanned in parallel, the events insert
+ * included (see loadFile on row order). The staging tables are temporary: a crash leaves the warehouse untouched, and the load still runs in one
  * transaction. loadFile stages again, inside its transaction, when nothing (or something else) was
  * staged, or when the watermark moved in between.
  */
@@ -144,18 +143,6 @@ export async function stageFile(engine: Engine, config: PipelineConfig, source: 
   const { lateCutoff } = await watermarkOf(engine, config, source);
   const { columns, compiled } = await stage(engine, config, source, file, lateCutoff);
   staged.set(engine, { source, config, path: file.path, sha256, lateCutoff, columns, compiled });
-}
-
-/** Runs fn with DuckDB on one thread (then restores the thread count, also on error). */
-async function onOneThread<T>(engine: Engine, fn: () => Promise<T>): Promise<T> {
-  const before = Number((await engine.one<{ t: unknown }>(`SELECT current_setting('threads') AS t`))?.t ?? 0);
-  if (!(before > 1)) return fn();
-  await engine.run(`SET threads = 1`);
-  try {
-    return await fn();
-  } finally {
-    await engine.run(`SET threads = ${before}`);
-  }
 }
 
 /**
@@ -299,14 +286,16 @@ export async function loadFile(
 
   const cols = sel.cols.join(', ');
   if (firstWins) {
-    // The joins above (people, rows left out) are hash joins, after which DuckDB keeps no row order and
-    // would write the rows from several threads in whatever order they come: the warehouse would differ
-    // from run to run. On one thread the rows land in file order, every time. (A staged table created
-    // inside the transaction is scanned on one thread anyway; one staged before it, in parallel.)
-    // Measured alternatives that keep the order in parallel cost more: ORDER BY __row sorts (and spills)
-    // the whole batch; people looked up through an ENUM and a list instead of a join gave a parallel
-    // batch insert but more CPU per row and a peak RSS over 2 GB on the 10M-row benchmark.
-    await onOneThread(engine, () => engine.run(`INSERT INTO ${sel.table} (${cols}) SELECT ${cols} FROM __cand c${classified ? ` ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = c.__row` : ''}`));
+    // The joins above (people, rows left out) are hash joins, after which DuckDB keeps no row order: it
+    // writes the rows from all threads as they come (from a staged table created inside the transaction,
+    // scanned on one thread, they land in file order). So the events of one load sit in the table in an
+    // order that may differ from run to run, while the rows are the same: nothing reads events by their
+    // position (features, labels and checks aggregate, join or test existence; exports sort), and
+    // repeats are decided above from the file position (__row), never from the table's order.
+    // Measured alternatives that keep file order in parallel cost more: ORDER BY __row sorts (and
+    // spills) the whole batch; people looked up through an ENUM and a list instead of a join gave a
+    // parallel batch insert but more CPU per row and a peak RSS over 2 GB on the 10M-row benchmark.
+    await engine.run(`INSERT INTO ${sel.table} (${cols}) SELECT ${cols} FROM __cand c${classified ? ` ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = c.__row` : ''}`);
   } else {
     // Last wins: the batch's final version of each key replaces what the warehouse held.
     await engine.run(`DROP TABLE IF EXISTS __winners`);
