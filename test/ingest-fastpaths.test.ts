@@ -3,7 +3,11 @@
 // is skipped while the target is empty. Each is checked against the general path on the same rows.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openProject, writeProject } from './helpers/ingest-fixture.js';
+import { openProject, testPseudonymizer, writeProject } from './helpers/ingest-fixture.js';
+import type { Engine } from '../src/engine/engine.js';
+import type { FileSourceConfig } from '../src/config/schema.js';
+import { listSourceFiles, sha256File } from '../src/sources/files.js';
+import { loadFile, nextLoadId } from '../src/normalize/load.js';
 
 // Local times, some carrying their own offset, one unreadable; every row names its zone. (An empty
 // time is left out: an events row without one fails the load on NOT NULL, with or without these paths.)
@@ -135,4 +139,52 @@ test('CSV values are trimmed exactly as trim() trims them, whatever spaces they 
   } finally {
     await engine.close();
   }
+});
+
+test('a file staged before its transaction loads exactly as one staged inside it; the first row of an id wins', async () => {
+  // Many users, in-batch repeats and conflicts (rows left out), rejects.
+  const rows: string[] = [];
+  for (let i = 0; i < 3000; i++) rows.push(`e${(i * 7919) % 2600},u${(i * 31) % 97},${i % 11 ? 'view' : 'nope'},2024-06-01 ${String(i % 24).padStart(2, '0')}:00:00`);
+  rows.push(...rows.slice(1, 6)); // exact repeats of first occurrences
+  const csv = 'id,uid,t,ts\n' + rows.join('\n') + '\n';
+  const files = { 'pipeline.yaml': `warehouse: wh.duckdb\nsources:\n${source('ev', 'raw/a.csv', '{ column: ts, format: local, timezone: UTC }')}`, 'raw/a.csv': csv };
+  const read = async (engine: Engine) => ({
+    // (The events of a load are written in parallel, in no fixed order: compared by id.)
+    events: await engine.all(`SELECT * EXCLUDE (load_id) FROM events ORDER BY event_id`),
+    rejects: await engine.all(`SELECT location, reason, field, detail, raw FROM rejects ORDER BY rowid`),
+    keys: await engine.all(`SELECT key_kind, key_pseudonym, user_id FROM identity_map ORDER BY ALL`),
+  });
+  // Through ingest: staged before the transaction.
+  const a = await openProject(writeProject(files));
+  let staged;
+  try {
+    const s = await a.run('2024-12-01');
+    assert.ok(s.totals.duplicates > 0 && s.totals.conflicts > 0 && s.totals.rejected > s.totals.conflicts, 'repeats and rejects present');
+    staged = await read(a.engine);
+  } finally {
+    await a.engine.close();
+  }
+  // loadFile alone (as connectors call it): staged inside the transaction.
+  const dir = writeProject(files);
+  const b = await openProject(dir);
+  try {
+    const source0 = b.loaded.config.sources[0];
+    assert.equal(source0.kind, 'file');
+    const [file] = listSourceFiles(source0 as FileSourceConfig, b.loaded.baseDir);
+    await b.engine.run(`CREATE TEMP TABLE IF NOT EXISTS __zones AS SELECT name FROM pg_timezone_names()`);
+    const sha = await sha256File(file.path);
+    await b.engine.transaction(async () => loadFile(b.engine, b.loaded.config, source0 as FileSourceConfig, file, sha, testPseudonymizer(), { loadId: await nextLoadId(b.engine), asOf: '2024-12-01' }));
+    assert.deepEqual(await read(b.engine), staged);
+  } finally {
+    await b.engine.close();
+  }
+  // The first valid row of each id in the file is the one kept.
+  const first = new Map<string, string>();
+  for (const r of rows) {
+    const [id, user, t, ts] = r.split(',');
+    if (t === 'view' && !first.has(`ev:${id}`)) first.set(`ev:${id}`, `${user} ${ts}`);
+  }
+  const kept = new Map(staged.events.map((e) => [String(e.event_id), (e.timestamp_utc as Date).toISOString().slice(0, 19).replace('T', ' ')]));
+  assert.equal(kept.size, first.size);
+  for (const [id, v] of first) assert.equal(kept.get(id), v.split(' ').slice(1).join(' '), id);
 });

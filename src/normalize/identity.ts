@@ -63,7 +63,7 @@ export async function linkEmailHashes(engine: Engine, source: FileSourceConfig, 
   await engine.run(`DELETE FROM identity_links l WHERE l.source = ${name} AND l.key_kind = 'mbox_sha1sum' AND EXISTS (SELECT 1 FROM ${KEYS} k WHERE k.role = 'email_sha1' AND k.pseudonym = l.key_pseudonym)`);
   await engine.run(`INSERT INTO identity_links (source, key_kind, key_pseudonym, employee_id_pseudonym, email_pseudonym)
     SELECT ${name}, 'mbox_sha1sum', k.pseudonym, arg_max(${emp}, m.__row), arg_max(${emailPz}, m.__row)
-    FROM ${mk} m JOIN ${KEYS} k ON k.role = 'email_sha1' AND k.raw = ${emailRaw} WHERE m.__reject IS NULL GROUP BY k.pseudonym`);
+    FROM ${mk} m JOIN ${KEYS} k ON k.role = 'email_sha1' AND k.raw = ${emailRaw} WHERE m.__reject IS NULL GROUP BY k.pseudonym ORDER BY k.pseudonym`);
 }
 
 const REKEY: Array<[table: string, column: string]> = [

@@ -5,7 +5,7 @@ import type { Engine } from '../engine/engine.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Pseudonymizer } from '../privacy/pseudonym.js';
 import { listSourceFiles, sha256File, SourceReadError } from '../sources/files.js';
-import { loadFile, nextLoadId, type LoadResult } from './load.js';
+import { loadFile, nextLoadId, stageFile, type LoadResult } from './load.js';
 import { matchRates, rebuildUsers, unmatchedIdentities, type MatchRate, type UnmatchedIdentity } from './identity.js';
 import { connectorLoads, ingestConnector } from '../sources/xapi/connector.js';
 import type { Vault } from '../privacy/vault.js';
@@ -110,6 +110,9 @@ export async function ingest(engine: Engine, loaded: LoadedConfig, pz: Pseudonym
         : undefined;
       let result: LoadResult;
       try {
+        // The file is read and mapped before the transaction (temporary tables only), so the load's
+        // passes over its rows run in parallel; see stageFile.
+        await stageFile(engine, config, source, file, sha);
         result = await engine.transaction(async () => loadFile(engine, config, source, file, sha, pz, { loadId: await nextLoadId(engine), asOf: opts.asOf ?? null, vault: opts.vault }));
       } finally {
         if (timer) clearInterval(timer);

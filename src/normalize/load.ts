@@ -5,7 +5,7 @@ import type { Engine } from '../engine/engine.js';
 import type { FileSourceConfig, PipelineConfig } from '../config/schema.js';
 import type { Pseudonymizer } from '../privacy/pseudonym.js';
 import { collectMalformed, describeFile, MALFORMED, prepareRejects, readerSql, readLines, SourceReadError, type SourceFile } from '../sources/files.js';
-import { compileMapping } from './mapping.js';
+import { compileMapping, type CompiledMapping } from './mapping.js';
 import { identityOptions, linkEmailHashes, pseudonymizeKeys, registerKeys, resolveIdentities } from './identity.js';
 import { vaultKeysFromTable, vaultPiiFromTable, type Vault } from '../privacy/vault.js';
 import { piiFindSql, piiRedactSql } from '../privacy/pii-scan.js';
@@ -86,6 +86,65 @@ function targetSelect(source: FileSourceConfig, loadId: number): { table: string
   }
 }
 
+/** The source's watermark before this load, its lookback, and the time before which rows are too late. */
+async function watermarkOf(engine: Engine, config: PipelineConfig, source: FileSourceConfig): Promise<{ wmBefore: string | null; lookback: number; lateCutoff: string | null }> {
+  // Watermark: the newest event time accepted so far; rows older than it minus the lookback are rejected.
+  const wm = await engine.one<{ w: unknown }>(`SELECT watermark_utc AS w FROM watermarks WHERE source = $1`, [source.name]);
+  const wmBefore = ts(wm?.w ?? null);
+  const lookback = source.lookback_days ?? config.defaults.lookback_days;
+  let lateCutoff: string | null = null;
+  if (wmBefore && source.target === 'events') {
+    const r = await engine.one<{ c: unknown }>(`SELECT CAST($1 AS TIMESTAMP) - to_days(CAST($2 AS INTEGER)) AS c`, [wmBefore, lookback]);
+    lateCutoff = ts(r?.c);
+  }
+  return { wmBefore, lookback, lateCutoff };
+}
+
+interface Staged {
+  source: FileSourceConfig;
+  config: PipelineConfig;
+  path: string;
+  sha256: string;
+  lateCutoff: string | null;
+  columns: string[];
+  compiled: CompiledMapping;
+}
+
+/** A file staged by stageFile, per engine, waiting for the loadFile call that uses it. */
+const staged = new WeakMap<Engine, Staged>();
+
+/** Reads, maps and validates the file into the staged table MAPPED, and its malformed lines into MALFORMED. */
+async function stage(engine: Engine, config: PipelineConfig, source: FileSourceConfig, file: SourceFile, lateCutoff: string | null): Promise<{ columns: string[]; compiled: CompiledMapping }> {
+  const columns = await describeFile(engine, source, file);
+  const compiled = compileMapping(engine.dialect, source, config, readerSql(engine, source, file, { captureRejects: true }), columns, { lateCutoff });
+  await prepareRejects(engine);
+  await engine.run(`DROP TABLE IF EXISTS ${MAPPED}`);
+  try {
+    await engine.run(`CREATE TEMP TABLE ${MAPPED} AS ${compiled.select}`, compiled.params);
+  } catch (err) {
+    throw new SourceReadError(`source ${source.name}: cannot read ${file.relPath}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+  }
+  await collectMalformed(engine, source);
+  return { columns, compiled };
+}
+
+/**
+ * Stages a file for the next loadFile of the same source, file and content, to be called OUTSIDE a
+ * transaction, just before the one that loads it. DuckDB scans a table created inside the running
+ * transaction on one thread only (it sits in the transaction's local storage), so a staging table
+ * created there made every later pass over the file's rows (keys, repeats, the insert, the counts)
+ * single-threaded. Staged outside, the table is committed and scanned in parallel, the events insert
+ * included (see loadFile on row order). The staging tables are temporary: a crash leaves the warehouse untouched, and the load still runs in one
+ * transaction. loadFile stages again, inside its transaction, when nothing (or something else) was
+ * staged, or when the watermark moved in between.
+ */
+export async function stageFile(engine: Engine, config: PipelineConfig, source: FileSourceConfig, file: SourceFile, sha256: string): Promise<void> {
+  staged.delete(engine);
+  const { lateCutoff } = await watermarkOf(engine, config, source);
+  const { columns, compiled } = await stage(engine, config, source, file, lateCutoff);
+  staged.set(engine, { source, config, path: file.path, sha256, lateCutoff, columns, compiled });
+}
+
 /**
  * Loads one file. Runs inside the caller's transaction (see ingest.ts), which also records the file
  * as loaded; nothing here commits on its own.
@@ -100,31 +159,20 @@ export async function loadFile(
   opts: { loadId: number; asOf: string | null; vault?: Vault | null },
 ): Promise<LoadResult> {
   const loadId = opts.loadId;
-  const columns = await describeFile(engine, source, file);
   const isEventLike = source.target === 'events' || source.target === 'assessments';
+  const { wmBefore, lookback, lateCutoff } = await watermarkOf(engine, config, source);
 
-  // Watermark: the newest event time accepted so far; rows older than it minus the lookback are rejected.
-  const wm = await engine.one<{ w: unknown }>(`SELECT watermark_utc AS w FROM watermarks WHERE source = $1`, [source.name]);
-  const wmBefore = ts(wm?.w ?? null);
-  const lookback = source.lookback_days ?? config.defaults.lookback_days;
-  let lateCutoff: string | null = null;
-  if (wmBefore && source.target === 'events') {
-    const r = await engine.one<{ c: unknown }>(`SELECT CAST($1 AS TIMESTAMP) - to_days(CAST($2 AS INTEGER)) AS c`, [wmBefore, lookback]);
-    lateCutoff = ts(r?.c);
-  }
-
-  // One pass over the file: read, map, validate. Malformed CSV lines are captured by the reader.
-  const compiled = compileMapping(engine.dialect, source, config, readerSql(engine, source, file, { captureRejects: true }), columns, { lateCutoff });
-  await prepareRejects(engine);
-  await engine.run(`DROP TABLE IF EXISTS ${MAPPED}`);
-  try {
-    await engine.run(`CREATE TEMP TABLE ${MAPPED} AS ${compiled.select}`, compiled.params);
-  } catch (err) {
-    throw new SourceReadError(`source ${source.name}: cannot read ${file.relPath}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
-  }
-  await collectMalformed(engine, source);
-  // Row ids of a table written inside a transaction start at an arbitrary base but follow insertion
-  // (file) order, so a row's position in the file is its row id minus the smallest.
+  // One pass over the file: read, map, validate (staged before the transaction by stageFile when the
+  // caller did so for this very file and watermark; otherwise here, inside the caller's transaction).
+  const pre = staged.get(engine);
+  staged.delete(engine);
+  const preStaged = Boolean(pre && pre.source === source && pre.config === config && pre.path === file.path && pre.sha256 === sha256 && pre.lateCutoff === lateCutoff);
+  const { columns, compiled } =
+    preStaged && pre
+      ? pre
+      : await stage(engine, config, source, file, lateCutoff);
+  // Row ids of the staged table follow insertion (file) order from an arbitrary base (inside a
+  // transaction), so a row's position in the file is its row id minus the smallest.
   const base = Number((await engine.one<{ b: unknown }>(`SELECT coalesce(min(rowid), 0) AS b FROM ${MAPPED}`))?.b ?? 0);
   const derived = compiled.derived.map(([a, e]) => `, ${e} AS ${a}`).join('');
   await engine.run(`CREATE OR REPLACE TEMP VIEW ${M} AS SELECT rowid - ${base} AS __row, *${derived} FROM ${MAPPED}`);
@@ -190,8 +238,11 @@ export async function loadFile(
   await engine.run(`CREATE TEMP VIEW __cand AS ${sel.from}`);
   await engine.run(`DROP TABLE IF EXISTS __repeat`);
   // Keys that do not involve people (event and attempt ids) are found without resolving identities.
-  const keySrc = spec.key.some((k) => ['user_id', 'key_pseudonym', 'source'].includes(k)) ? '__cand' : `(SELECT ${keyList} FROM ${M} WHERE __check IS NULL)`;
-  const keyHash = `hash(${keyList})`;
+  const keySrc0 = spec.key.some((k) => ['user_id', 'key_pseudonym', 'source'].includes(k)) ? '__cand' : null;
+  // A key made of a constant prefix and a stored column is hashed on the stored column (same repeats).
+  const rawKeys = !keySrc0 && spec.key.every((k) => compiled.keyHash?.[k]) ? spec.key.map((k) => compiled.keyHash![k]) : null;
+  const keySrc = keySrc0 ?? `(SELECT ${keyList}${rawKeys ? `, ${rawKeys.join(', ')}` : ''} FROM ${M} WHERE __check IS NULL)`;
+  const keyHash = `hash(${rawKeys ? rawKeys.join(', ') : keyList})`;
   // Rows already loaded can only repeat when the target holds any.
   const targetEmpty = !(await engine.one(`SELECT 1 AS x FROM ${sel.table} LIMIT 1`));
   await engine.run(`DROP TABLE IF EXISTS __hrepeat`);
@@ -235,6 +286,15 @@ export async function loadFile(
 
   const cols = sel.cols.join(', ');
   if (firstWins) {
+    // The joins above (people, rows left out) are hash joins, after which DuckDB keeps no row order: it
+    // writes the rows from all threads as they come (from a staged table created inside the transaction,
+    // scanned on one thread, they land in file order). So the events of one load sit in the table in an
+    // order that may differ from run to run, while the rows are the same: nothing reads events by their
+    // position (features, labels and checks aggregate, join or test existence; exports sort), and
+    // repeats are decided above from the file position (__row), never from the table's order.
+    // Measured alternatives that keep file order in parallel cost more: ORDER BY __row sorts (and
+    // spills) the whole batch; people looked up through an ENUM and a list instead of a join gave a
+    // parallel batch insert but more CPU per row and a peak RSS over 2 GB on the 10M-row benchmark.
     await engine.run(`INSERT INTO ${sel.table} (${cols}) SELECT ${cols} FROM __cand c${classified ? ` ANTI JOIN (SELECT __row FROM __class WHERE status <> 'accept') x ON x.__row = c.__row` : ''}`);
   } else {
     // Last wins: the batch's final version of each key replaces what the warehouse held.
@@ -306,7 +366,7 @@ export async function loadFile(
     await engine.run(`DELETE FROM identity_links l WHERE l.source = '${source.name}' AND EXISTS (SELECT 1 FROM __keys k WHERE k.role = 'user' AND k.kind = l.key_kind AND k.pseudonym = l.key_pseudonym)`);
     await engine.run(`INSERT INTO identity_links (source, key_kind, key_pseudonym, employee_id_pseudonym, email_pseudonym)
       SELECT '${source.name}', user_kind, user_pseudonym, CASE WHEN user_kind = 'employee_id' THEN user_pseudonym END, ${source.fields.email ? 'arg_max(email_pseudonym, __row)' : 'NULL'}
-      FROM ${MK} WHERE __check IS NULL AND user_pseudonym IS NOT NULL GROUP BY user_kind, user_pseudonym`);
+      FROM ${MK} WHERE __check IS NULL AND user_pseudonym IS NOT NULL GROUP BY user_kind, user_pseudonym ORDER BY user_kind, user_pseudonym`);
   }
 
   // People directories: each email also links the xAPI mbox_sha1sum of that address to the person.
@@ -387,8 +447,10 @@ async function mergeContent(engine: Engine, source: FileSourceConfig, timeCol: s
   await engine.run(`DELETE FROM content_names n WHERE n.source = '${source.name}' AND EXISTS (SELECT 1 FROM __names b WHERE b.object_id = n.object_id)`);
   await engine.run(`INSERT INTO content_names SELECT * FROM __names ORDER BY ALL`);
   await engine.run(`DROP TABLE IF EXISTS __objects`);
+  // Two names seen at the same latest time: the greater is the title (the batch rows are read in
+  // parallel, so "whichever came first" would not be the same from run to run).
   await engine.run(`CREATE TEMP TABLE __objects AS
-    SELECT object_id, arg_max(name, t) FILTER (WHERE name IS NOT NULL) AS title, max(type) AS type, min(course) AS course_id, min(t) AS first_seen_utc, max(t) AS last_seen_utc FROM (
+    SELECT object_id, first(name ORDER BY t DESC, name DESC) FILTER (WHERE name IS NOT NULL) AS title, max(type) AS type, min(course) AS course_id, min(t) AS first_seen_utc, max(t) AS last_seen_utc FROM (
       SELECT object_id, name, last_t AS t, type, course FROM __content_batch
       UNION ALL SELECT object_id, NULL, first_t, NULL, NULL FROM __content_batch
       UNION ALL SELECT c.object_id, c.title, c.last_seen_utc, c.type, c.course_id FROM content c WHERE EXISTS (SELECT 1 FROM __content_batch b WHERE b.object_id = c.object_id)

@@ -37,6 +37,11 @@ export interface CompiledMapping {
    * Keeping them out of the staged table keeps it small (a NULL text column costs ~6 bytes a row).
    */
   derived: Array<[alias: string, expr: string]>;
+  /**
+   * Key columns derived from a stored column by a constant prefix, as alias → stored column: the stored
+   * column repeats exactly when the key does, so repeats are looked for on it (no concatenation).
+   */
+  keyHash?: Record<string, string>;
 }
 
 interface Check {
@@ -210,7 +215,10 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
   }
   switch (source.target) {
     case 'events': {
-      const prefix = b.bind(source.name + ':');
+      // The source prefix of event ids is added in the view over the staged rows, not stored: a prefixed
+      // id is often too long to be stored inline (over 12 bytes), and the staged table of a large file
+      // must fit the memory limit. Repeats of the id are repeats of the prefixed id (same prefix).
+      const prefix = d.quoteString(source.name + ':');
       const id = b.value('event_id', f.event_id!);
       b.required('event_id', id);
       const type = b.value('event_type', f.event_type!);
@@ -220,14 +228,17 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
       b.checks.push({ reason: 'missing_timestamp', field: 'timestamp', when: `${ts} IS NULL`, detail: `'timestamp is empty'` });
       // list_contains, not NOT IN: DuckDB turns a long IN list into a join, and a join in the mapping
       // makes the staged table's write keep file order single-threaded. Same result, NULL included.
-      b.checks.push({ reason: 'unknown_event_type', field: 'event_type', when: `NOT list_contains([${EVENT_TYPES.map((t) => `'${t}'`).join(', ')}], ${type})`, detail: `'unknown event type ' || ${type} || ' (map it with fields.event_type.map)'` });
+      const typeList = `[${EVENT_TYPES.map((t) => `'${t}'`).join(', ')}]`;
+      b.checks.push({ reason: 'unknown_event_type', field: 'event_type', when: `NOT list_contains(${typeList}, ${type})`, detail: `'unknown event type ' || ${type} || ' (map it with fields.event_type.map)'` });
       const dur = f.duration_seconds ? b.number('duration_seconds', f.duration_seconds) : 'CAST(NULL AS DOUBLE)';
       b.checks.push({ reason: 'negative_duration', field: 'duration_seconds', when: `coalesce(${dur} < 0, false)`, detail: `'negative duration ' || CAST(${dur} AS VARCHAR)` });
       const obj = f.object ? b.object('object', f.object) : null;
       const course = f.course ? b.object('course', f.course) : null;
       out.push(
-        ['event_id', `${prefix} || ${id}`],
-        ['event_type', type],
+        ['event_id', `${prefix} || ${VIEW_ONLY}${id}`],
+        // Staged as an ENUM of the canonical types (1 byte a row instead of a 16-byte string: the staged
+        // table of a large file must fit the memory limit); a type outside the list is a reject anyway.
+        ['event_type', `CAST(CASE WHEN list_contains(${typeList}, ${type}) THEN ${type} END AS ENUM(${EVENT_TYPES.map((t) => `'${t}'`).join(', ')}))`],
         ['object_id', obj?.id ?? 'CAST(NULL AS VARCHAR)'],
         ['object_name', obj?.name ?? 'CAST(NULL AS VARCHAR)'],
         ['course_id', course?.id ?? 'CAST(NULL AS VARCHAR)'],
@@ -347,10 +358,23 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
     .map((c) => [c, c]);
   const columns = out.map(([a]) => a);
   const stored: Array<[string, string]> = [];
-  for (const col of [original, ...keyRaw, ...out, ...bookkeeping]) (CONSTANT.test(col[1]) ? derived : stored).push(col);
+  let keyHash: Record<string, string> | undefined;
+  for (const col of [original, ...keyRaw, ...out, ...bookkeeping]) {
+    const i = col[1].indexOf(VIEW_ONLY);
+    if (i >= 0) {
+      // prefix || VIEW_ONLY raw: the raw value is stored (as __<alias>), the prefixed one derived.
+      const raw = `__${col[0]}`;
+      stored.push([raw, col[1].slice(i + VIEW_ONLY.length)]);
+      derived.push([col[0], `${col[1].slice(0, i)}${raw}`]);
+      (keyHash ??= {})[col[0]] = raw;
+    } else (CONSTANT.test(col[1]) ? derived : stored).push(col);
+  }
   sql = `SELECT ${stored.map(([a, e]) => `${e} AS ${a}`).join(',\n  ')}\nFROM (${sql}) s_final`;
-  return { select: sql, params: b.params, keyRoles: b.keyRoles, columns, derived };
+  return { select: sql, params: b.params, keyRoles: b.keyRoles, columns, derived, ...(keyHash ? { keyHash } : {}) };
 }
+
+/** Marks, in an output expression `<constant prefix> || VIEW_ONLY<raw>`, a value derived in the view from its stored raw part. */
+const VIEW_ONLY = '/*view*/';
 
 /** Expressions with the same value on every row: not worth a column in the staged table. */
 const CONSTANT = /^(CAST\(NULL AS [A-Z]+\)|false|true)$/;
