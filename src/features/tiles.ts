@@ -139,7 +139,7 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
   }
   // Event types travel as their index in EVENT_TYPES (a 1-byte code instead of a string): the sorted
   // pass below holds every event read, and its size decides whether the build fits in memory.
-  const ty = (col: string) => `CAST(list_position([${EVENT_TYPES.map((t) => `'${t}'`).join(', ')}], ${col}) AS UTINYINT)`;
+  const ty = (col: string) => `CAST(list_position([${engine.dialect.stringList(EVENT_TYPES)}], ${col}) AS UTINYINT)`;
   const read = full
     ? `SELECT u.uid, e.timestamp_utc AS ts, ${ty('e.event_type')} AS ty, e.duration_seconds, false AS ctx FROM events e JOIN __uid u USING (user_id)`
     : `SELECT uid, ts, ${ty('event_type')} AS ty, duration_seconds, false AS ctx FROM __inc_ev WHERE NOT before

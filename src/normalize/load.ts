@@ -134,9 +134,9 @@ async function stage(engine: Engine, config: PipelineConfig, source: FileSourceC
  * transaction on one thread only (it sits in the transaction's local storage), so a staging table
  * created there made every later pass over the file's rows (keys, repeats, the insert, the counts)
  * single-threaded. Staged outside, the table is committed and scanned in parallel, the events insert
- * included (see loadFile on row order). The staging tables are temporary: a crash leaves the warehouse untouched, and the load still runs in one
- * transaction. loadFile stages again, inside its transaction, when nothing (or something else) was
- * staged, or when the watermark moved in between.
+ * included (see loadFile on row order). The staging tables are temporary: a crash leaves the warehouse
+ * untouched, and the load still runs in one transaction. loadFile stages again, inside its transaction,
+ * when nothing (or something else) was staged, or when the watermark moved in between.
  */
 export async function stageFile(engine: Engine, config: PipelineConfig, source: FileSourceConfig, file: SourceFile, sha256: string): Promise<void> {
   staged.delete(engine);

@@ -228,7 +228,8 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
       b.checks.push({ reason: 'missing_timestamp', field: 'timestamp', when: `${ts} IS NULL`, detail: `'timestamp is empty'` });
       // list_contains, not NOT IN: DuckDB turns a long IN list into a join, and a join in the mapping
       // makes the staged table's write keep file order single-threaded. Same result, NULL included.
-      const typeList = `[${EVENT_TYPES.map((t) => `'${t}'`).join(', ')}]`;
+      const types = d.stringList(EVENT_TYPES);
+      const typeList = `[${types}]`;
       b.checks.push({ reason: 'unknown_event_type', field: 'event_type', when: `NOT list_contains(${typeList}, ${type})`, detail: `'unknown event type ' || ${type} || ' (map it with fields.event_type.map)'` });
       const dur = f.duration_seconds ? b.number('duration_seconds', f.duration_seconds) : 'CAST(NULL AS DOUBLE)';
       b.checks.push({ reason: 'negative_duration', field: 'duration_seconds', when: `coalesce(${dur} < 0, false)`, detail: `'negative duration ' || CAST(${dur} AS VARCHAR)` });
@@ -238,7 +239,7 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
         ['event_id', `${prefix} || ${VIEW_ONLY}${id}`],
         // Staged as an ENUM of the canonical types (1 byte a row instead of a 16-byte string: the staged
         // table of a large file must fit the memory limit); a type outside the list is a reject anyway.
-        ['event_type', `CAST(CASE WHEN list_contains(${typeList}, ${type}) THEN ${type} END AS ENUM(${EVENT_TYPES.map((t) => `'${t}'`).join(', ')}))`],
+        ['event_type', `CAST(CASE WHEN list_contains(${typeList}, ${type}) THEN ${type} END AS ENUM(${types}))`],
         ['object_id', obj?.id ?? 'CAST(NULL AS VARCHAR)'],
         ['object_name', obj?.name ?? 'CAST(NULL AS VARCHAR)'],
         ['course_id', course?.id ?? 'CAST(NULL AS VARCHAR)'],
@@ -264,7 +265,7 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
       b.checks.push({ reason: 'score_out_of_range', field: 'score', when: `coalesce(${score} < 0 OR ${score} > ${max}, false)`, detail: `'score ' || CAST(${score} AS VARCHAR) || ' outside 0..' || CAST(${max} AS VARCHAR)` });
       const passedRaw = f.passed ? b.value('passed', f.passed) : null;
       const passed = passedRaw
-        ? `CASE WHEN lower(${passedRaw}) IN (${TRUE_WORDS.map((w) => `'${w}'`).join(', ')}) THEN true WHEN lower(${passedRaw}) IN (${FALSE_WORDS.map((w) => `'${w}'`).join(', ')}) THEN false END`
+        ? `CASE WHEN lower(${passedRaw}) IN (${d.stringList(TRUE_WORDS)}) THEN true WHEN lower(${passedRaw}) IN (${d.stringList(FALSE_WORDS)}) THEN false END`
         : 'CAST(NULL AS BOOLEAN)';
       if (passedRaw) b.checks.push({ reason: 'bad_boolean', field: 'passed', when: `(${passedRaw} IS NOT NULL AND ${passed} IS NULL)`, detail: `'not a yes/no value: ' || ${passedRaw}` });
       const obj = f.object ? b.object('object', f.object) : null;

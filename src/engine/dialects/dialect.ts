@@ -21,6 +21,10 @@ export abstract class Dialect {
   quoteString(value: string): string {
     return `'${value.replaceAll("'", "''")}'`;
   }
+  /** Constant strings as a comma-separated list of literals (for a list, IN or ENUM). */
+  stringList(values: readonly string[]): string {
+    return values.map((v) => this.quoteString(v)).join(', ');
+  }
   abstract sqlType(type: ColumnType): string;
 
   createTable(def: TableDef, opts: { ifNotExists?: boolean; temp?: boolean; name?: string } = {}): string {

@@ -4,6 +4,9 @@ import type { Problem } from './validate.js';
 import { validateStatement } from './validate.js';
 import { flattenStatement, type Flattened, type XapiFlattenOptions } from './flatten.js';
 
+/** Rejects keep at most this much of a statement's text. */
+export const RAW_LIMIT = 20000;
+
 export const rejectOf = (problems: Problem[], invalid: string): Flattened => {
   const first = problems[0];
   const missing = /^missing (\w+)$/.exec(first.message);

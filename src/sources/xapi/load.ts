@@ -16,6 +16,7 @@ import type { Vault } from '../../privacy/vault.js';
 import { piiRedactSql } from '../../privacy/pii-scan.js';
 import { loadFile, nextLoadId, type LoadResult } from '../../normalize/load.js';
 import { csvRow, FLAT_COLUMNS, type Flattened } from './flatten.js';
+import { RAW_LIMIT } from './items.js';
 
 /**
  * One flattened item with where it came from (file:line, file[i], lrs:<id>) and its text for rejects. A
@@ -39,7 +40,6 @@ export interface UnitResult {
   voided: number;
 }
 
-const RAW_LIMIT = 20000;
 /** Days: in effect no lateness limit (a century). */
 const NO_LOOKBACK = 36500;
 

@@ -4,13 +4,11 @@
 import { isAscii } from 'node:buffer';
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseLine } from './read.js';
-import { xapiOut } from './items.js';
+import { RAW_LIMIT, xapiOut } from './items.js';
 import { csvRow, type XapiFlattenOptions } from './flatten.js';
 import type { ChunkRequest, ChunkResult } from './parallel.js';
 
 const o = (workerData as { o: XapiFlattenOptions }).o;
-/** Rejects keep at most this much of their text (load.ts RAW_LIMIT cuts there too). */
-const RAW_LIMIT = 20000;
 
 parentPort!.on('message', (m: ChunkRequest) => {
   const bytes = Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength);
