@@ -5,6 +5,7 @@ import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } f
 import path from 'node:path';
 import type { Engine } from './engine/engine.js';
 import { DuckDBEngine } from './engine/duckdb.js';
+import { ClickHouseEngine } from './engine/clickhouse.js';
 import { resolvePath, type LoadedConfig } from './config/load.js';
 import { ensureWarehouse } from './schema/warehouse.js';
 import { KeyError, loadKey } from './privacy/keys.js';
@@ -54,11 +55,26 @@ export interface RunSummary {
   outputs: string[];
 }
 
-export async function openWarehouse(loaded: LoadedConfig): Promise<Engine> {
+/** Opens the configured engine (DuckDB by default, ClickHouse when engine.kind says so) without touching the schema. */
+export async function openEngine(loaded: LoadedConfig): Promise<Engine> {
+  const e = loaded.config.engine;
+  if (e.kind === 'clickhouse') {
+    const ch = e.clickhouse;
+    const url = ch.url ?? process.env.LEARNPIPE_CLICKHOUSE_URL;
+    if (url) return ClickHouseEngine.open({ mode: 'server', url, database: ch.database, username: ch.user, password: process.env[ch.password_env] ?? '', cluster: ch.cluster ?? null });
+    const dir = resolvePath(loaded, ch.path ?? loaded.config.warehouse.replace(/\.duckdb$/, '') + '.chdb');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return ClickHouseEngine.open({ mode: 'chdb', path: dir });
+  }
   const file = resolvePath(loaded, loaded.config.warehouse);
   mkdirSync(path.dirname(file), { recursive: true });
-  const engine = await DuckDBEngine.open(file, { threads: loaded.config.engine.threads, memoryLimit: loaded.config.engine.memory_limit });
+  const engine = await DuckDBEngine.open(file, { threads: e.threads, memoryLimit: e.memory_limit });
   if (existsSync(file)) chmodSync(file, 0o600); // learning and HR data: owner only
+  return engine;
+}
+
+export async function openWarehouse(loaded: LoadedConfig): Promise<Engine> {
+  const engine = await openEngine(loaded);
   try {
     await ensureWarehouse(engine);
   } catch (err) {

@@ -33,6 +33,11 @@ export abstract class Dialect {
     return `${head} (\n${cols.join(',\n')}\n)`;
   }
 
+  /** The statements that create a table (one here; ClickHouse on a cluster needs a local and a Distributed table). */
+  createTableStatements(def: TableDef, opts: { ifNotExists?: boolean; temp?: boolean; name?: string } = {}): string[] {
+    return [this.createTable(def, opts)];
+  }
+
   /** A naive local timestamp interpreted in an IANA zone, as a UTC timestamp. */
   abstract localToUtc(localTs: string, zone: string): string;
   /** A UTC timestamp rendered as naive local time in an IANA zone. */
