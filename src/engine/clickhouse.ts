@@ -28,6 +28,9 @@ export const SESSION_SETTINGS: Record<string, string | number> = {
   mutations_sync: 2,
   lightweight_deletes_sync: 2,
   session_timezone: 'UTC',
+  // CREATE [OR REPLACE] TABLE … AS SELECT without an ENGINE clause (as in DuckDB) makes a MergeTree.
+  default_table_engine: 'MergeTree',
+  create_table_empty_primary_key_by_default: 1,
   // Lightweight updates (UPDATE t SET …) on tables created with a block number column.
   allow_experimental_lightweight_update: 1,
 };

@@ -28,6 +28,9 @@ export class ClickHouseDialect extends Dialect {
   override quoteString(value: string): string {
     return `'${value.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
   }
+  override toText(expr: string): string {
+    return `toString(${expr})`;
+  }
   sqlType(type: ColumnType): string {
     return TYPES[type];
   }

@@ -26,6 +26,10 @@ export abstract class Dialect {
     return values.map((v) => this.quoteString(v)).join(', ');
   }
   abstract sqlType(type: ColumnType): string;
+  /** Any value as text (timestamps as 'YYYY-MM-DD HH:MM:SS[.ffffff]'). */
+  toText(expr: string): string {
+    return `CAST(${expr} AS VARCHAR)`;
+  }
 
   createTable(def: TableDef, opts: { ifNotExists?: boolean; temp?: boolean; name?: string } = {}): string {
     const cols = def.columns.map((c) => `  ${this.quoteIdent(c.name)} ${this.sqlType(c.type)}${c.nullable ? '' : ' NOT NULL'}`);
