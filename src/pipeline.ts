@@ -11,7 +11,7 @@ import { ensureWarehouse } from './schema/warehouse.js';
 import { KeyError, loadKey } from './privacy/keys.js';
 import { loadVaultKey, Vault } from './privacy/vault.js';
 import { Pseudonymizer } from './privacy/pseudonym.js';
-import { ingest, type IngestProgress, type IngestSummary } from './normalize/ingest.js';
+import { emptyIngestSummary, ingest, type IngestProgress, type IngestSummary } from './normalize/ingest.js';
 import { buildModelingTables, type ModelingSummary, type StageLog } from './modeling.js';
 import { writeModelingOutputs } from './exports/outputs.js';
 import type { FeatureSpec } from './features/library.js';
@@ -37,6 +37,8 @@ export interface RunOptions {
   /** The logical run date (YYYY-MM-DD or an ISO timestamp): nothing in the outputs depends on the wall clock. */
   asOf: string;
   sources?: string[];
+  /** false: build from the canonical tables as they are, loading nothing (run --no-ingest). */
+  ingest?: boolean;
   progress?: IngestProgress;
   log?: StageLog;
 }
@@ -161,7 +163,7 @@ export async function runPipeline(loaded: LoadedConfig, opts: RunOptions): Promi
   const engine = await openWarehouse(loaded);
   try {
     const watermarksBefore = await currentWatermarks(engine);
-    const summary = await ingest(engine, loaded, pz, { asOf: opts.asOf, sources: opts.sources, progress: opts.progress, vault });
+    const summary = opts.ingest === false ? emptyIngestSummary() : await ingest(engine, loaded, pz, { asOf: opts.asOf, sources: opts.sources, progress: opts.progress, vault });
     const modeling = await buildModelingTables(engine, loaded.config, opts.asOf, opts.log);
     const outDir = resolvePath(loaded, loaded.config.output_dir);
     const runId = await runIdFor(engine, loaded.config, opts.asOf);

@@ -9,10 +9,11 @@
 // idempotent and crash-safe on ClickHouse is that every write is an INSERT … SELECT over a deduplicated
 // set tagged with its load_id, and the load is recorded last (docs/engines.md).
 import { createRequire } from 'node:module';
-import { mkdirSync } from 'node:fs';
+import { createReadStream, mkdirSync } from 'node:fs';
 import type { Engine, Row, SqlParams, SqlValue } from './engine.js';
-import { EngineError } from './engine.js';
+import { EngineError, EngineSetupError } from './engine.js';
 import { ClickHouseDialect } from './dialects/clickhouse.js';
+import { assertIdentifier } from './dialects/dialect.js';
 
 const TRACE = Boolean(process.env.LEARNPIPE_TRACE_SQL);
 
@@ -52,6 +53,8 @@ interface Transport {
   exec(sql: string, params: Record<string, unknown>): Promise<void>;
   /** Rows as JSONCompactEachRowWithNamesAndTypes lines: names, types, then one array per row. */
   query(sql: string, params: Record<string, unknown>): Promise<string>;
+  /** Inserts a local Parquet file's rows into a table (chdb reads it in place; a server receives its bytes). */
+  insertParquet(table: string, columns: string[], file: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -137,7 +140,7 @@ function loadChdb(): typeof import('chdb') {
   try {
     return requireOptional('chdb') as typeof import('chdb');
   } catch (err) {
-    throw new Error(
+    throw new EngineSetupError(
       'the ClickHouse engine in embedded mode needs the optional package chdb (ClickHouse in-process, ~540 MB): ' +
         'run `npm install chdb` in the project (or point engine.clickhouse.url at a ClickHouse server)',
       { cause: err },
@@ -155,6 +158,10 @@ function chdbTransport(path: string): Transport {
     },
     async query(sql, params) {
       return (await session.queryBindAsync(sql, params, { format: 'JSONCompactEachRowWithNamesAndTypes' })).text();
+    },
+    async insertParquet(table, columns, file) {
+      const cols = columns.map((c) => `"${c}"`).join(', ');
+      await session.queryBindAsync(`INSERT INTO "${table}" (${cols}) SELECT ${cols} FROM file({file:String}, 'Parquet')`, { file }, { format: 'Null' });
     },
     async close() {
       session.close();
@@ -182,6 +189,9 @@ async function serverTransport(o: ClickHouseOptions): Promise<Transport> {
       const rs = await client.query({ query: sql, query_params: params, format: 'JSONCompactEachRowWithNamesAndTypes' });
       return rs.text();
     },
+    async insertParquet(table, columns, file) {
+      await client.insert({ table, values: createReadStream(file), format: 'Parquet', columns: columns as [string, ...string[]] });
+    },
     async close() {
       await client.close();
     },
@@ -199,11 +209,11 @@ export class ClickHouseEngine implements Engine {
     let transport: Transport;
     let location: string;
     if (o.mode === 'chdb') {
-      if (!o.path) throw new Error('the chdb engine needs a data folder (engine.clickhouse.path)');
+      if (!o.path) throw new EngineSetupError('the chdb engine needs a data folder (engine.clickhouse.path)');
       transport = chdbTransport(o.path);
       location = `chdb:${o.path}`;
     } else {
-      if (!o.url) throw new Error('the ClickHouse server engine needs a URL (engine.clickhouse.url or LEARNPIPE_CLICKHOUSE_URL)');
+      if (!o.url) throw new EngineSetupError('the ClickHouse server engine needs a URL (engine.clickhouse.url or LEARNPIPE_CLICKHOUSE_URL)');
       transport = await serverTransport(o);
       // The URL without credentials (they never reach logs or outputs).
       const u = new URL(o.url);
@@ -216,7 +226,8 @@ export class ClickHouseEngine implements Engine {
       for (const [k, v] of Object.entries(SESSION_SETTINGS)) await engine.run(`SET ${k} = ${typeof v === 'number' ? v : engine.dialect.quoteString(v)}`);
     } catch (err) {
       await engine.close();
-      throw new Error(`cannot open the ClickHouse warehouse ${location}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+      if (err instanceof EngineSetupError) throw err;
+      throw new EngineSetupError(`cannot open the ClickHouse warehouse ${location}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
     }
     return engine;
   }
@@ -255,6 +266,12 @@ export class ClickHouseEngine implements Engine {
       const tuples = batch.map((row, r) => `(${row.map((v, c) => ((params[`r${r}c${c}`] = v), `$r${r}c${c}`)).join(', ')})`);
       await this.run(`INSERT INTO ${this.dialect.quoteIdent(table)} VALUES ${tuples.join(', ')}`, params);
     }
+  }
+
+  /** Appends the rows of a local Parquet file (columns by name) to a table. */
+  async insertParquet(table: string, columns: string[], file: string): Promise<void> {
+    for (const c of [table, ...columns]) assertIdentifier(c, 'table or column name');
+    await this.timed(`INSERT INTO ${table} … Parquet ${file}`, () => this.transport.insertParquet(table, columns, file));
   }
 
   progress() {

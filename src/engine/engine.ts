@@ -29,3 +29,8 @@ export class EngineError extends Error {
     this.name = 'EngineError';
   }
 }
+
+/** The engine cannot do what was asked as configured (a missing optional package, no server URL, a stage it does not run yet): a usage error. */
+export class EngineSetupError extends Error {
+  override name = 'EngineSetupError';
+}

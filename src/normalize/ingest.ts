@@ -1,7 +1,7 @@
 // Ingests every configured source: each new file is loaded in its own transaction (so a crash loses at
 // most the file in flight, and the next run loads it again); files already loaded, by content hash,
 // are skipped. Afterwards the users table is rebuilt from identities and HR history.
-import type { Engine } from '../engine/engine.js';
+import { EngineSetupError, type Engine } from '../engine/engine.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Pseudonymizer } from '../privacy/pseudonym.js';
 import { listSourceFiles, sha256File, SourceReadError } from '../sources/files.js';
@@ -53,6 +53,18 @@ export interface IngestSummary {
   affected_from: string | null;
 }
 
+/** The summary of a run that loaded nothing (run --no-ingest). */
+export function emptyIngestSummary(): IngestSummary {
+  return {
+    loads: [],
+    sources: [],
+    totals: { files_loaded: 0, files_skipped: 0, rows_read: 0, accepted: 0, duplicates: 0, conflicts: 0, rejected: 0, dst_gap: 0, dst_overlap: 0, late: 0, reconciled: true },
+    match_rates: [],
+    unmatched: [],
+    affected_from: null,
+  };
+}
+
 export async function ingest(engine: Engine, loaded: LoadedConfig, pz: Pseudonymizer, opts: { asOf?: string | null; sources?: string[]; progress?: IngestProgress; vault?: Vault | null } = {}): Promise<IngestSummary> {
   const { config, baseDir } = loaded;
   const sources = config.sources.filter((s) => !opts.sources || opts.sources.includes(s.name));
@@ -61,6 +73,14 @@ export async function ingest(engine: Engine, loaded: LoadedConfig, pz: Pseudonym
     const all = [...config.sources, ...config.connectors].map((s) => s.name);
     const unknown = opts.sources.filter((n) => !all.includes(n));
     if (unknown.length) throw new Error(`unknown source(s): ${unknown.join(', ')}; configured: ${all.join(', ')}`);
+  }
+  if (engine.dialect.name !== 'duckdb') {
+    // Normalisation SQL is written for DuckDB so far; on ClickHouse learnpipe runs the stages after it
+    // on canonical tables that are already there (docs/engines.md).
+    throw new EngineSetupError(
+      `ingestion into ${engine.dialect.name} is not available yet; the ClickHouse engine builds features, labels and the training table from canonical tables already there: ` +
+        `load with \`learnpipe ingest\` (DuckDB), copy with \`learnpipe copy-to-clickhouse\` (or write the canonical tables with your own ETL), then \`learnpipe run --engine clickhouse --no-ingest\``,
+    );
   }
   // HR and user directories first, so events resolve to people on first load (order does not change
   // the final result: identities are re-resolved after every load).
