@@ -6,8 +6,20 @@ import { bindPlaceholders, parseRows } from '../src/engine/clickhouse.js';
 import { ClickHouseDialect } from '../src/engine/dialects/clickhouse.js';
 import { ensureWarehouse } from '../src/schema/warehouse.js';
 import { ALL_TABLES, events } from '../src/schema/canonical.js';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ClickHouseEngine } from '../src/engine/clickhouse.js';
+import { DuckDBEngine } from '../src/engine/duckdb.js';
 import { addEvents, memoryWarehouse } from './helpers/warehouse.js';
+import { tmpDir, TEST_KEY_HEX } from './helpers/tmp.js';
 import { assertSameRows, chdbMissing, chdbWarehouse, copyTables, tableRows } from './helpers/engines.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+function cli(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/learnpipe.js'), ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
 
 test('placeholders become typed ClickHouse parameters; quoted text is left alone', () => {
   const b = bindPlaceholders(`SELECT '$1 stays', "$2", $1 AS a, $2 AS b, $3 AS c, $4 AS d, $10 AS e FROM t WHERE x = 'it''s $3'`, ['x', 2, 1.5, null, 0, 0, 0, 0, 0, true]);
@@ -65,4 +77,39 @@ test('chdb: canonical tables copied from DuckDB hold the same rows', { skip: chd
     await ch.close();
     await duck.close();
   }
+});
+
+test('CLI: copy-to-clickhouse moves a DuckDB warehouse into chdb; ingestion on ClickHouse is refused with the way through', { skip: chdbMissing ?? false }, async () => {
+  const dir = tmpDir();
+  const duck = await DuckDBEngine.open(path.join(dir, 'wh.duckdb'));
+  await ensureWarehouse(duck);
+  await addEvents(duck, [
+    ['A', '2024-01-01 10:00:00', 'view', 'c1', 60],
+    ['B', '2024-01-02 11:00:00', 'login'],
+  ]);
+  await duck.close();
+  const events = `sources:\n  - name: lms\n    format: csv\n    path: events.csv\n    target: events\n    fields: { event_id: id, user: { column: u, kind: lms_id }, event_type: t, timestamp: { column: ts, format: iso } }\n`;
+  writeFileSync(path.join(dir, 'events.csv'), 'id,u,t,ts\n1,x,view,2024-01-01T00:00:00Z\n');
+  writeFileSync(path.join(dir, 'pipeline.yaml'), `warehouse: wh.duckdb\nengine: { kind: clickhouse, clickhouse: { path: wh.chdb } }\n${events}`);
+  const env = { LEARNPIPE_PSEUDONYM_KEY: TEST_KEY_HEX };
+  const copy = cli(['--json', 'copy-to-clickhouse', '-c', path.join(dir, 'pipeline.yaml')], env);
+  assert.equal(copy.code, 0, copy.stderr);
+  const copied = JSON.parse(copy.stdout) as { tables: Array<{ table: string; rows: number }> };
+  assert.equal(copied.tables.find((t) => t.table === 'events')?.rows, 2);
+  assert.equal(copied.tables.find((t) => t.table === 'loads')?.rows, 1);
+
+  const ch = await ClickHouseEngine.open({ mode: 'chdb', path: path.join(dir, 'wh.chdb') });
+  const duck2 = await DuckDBEngine.open(path.join(dir, 'wh.duckdb'));
+  try {
+    assertSameRows(await tableRows(duck2, 'events'), await tableRows(ch, 'events'), 'events');
+  } finally {
+    await ch.close();
+    await duck2.close();
+  }
+  const run = cli(['run', '-c', path.join(dir, 'pipeline.yaml'), '--as-of', '2024-02-01'], env);
+  assert.equal(run.code, 2, run.stderr);
+  assert.match(run.stderr, /ingestion into clickhouse is not available yet.*copy-to-clickhouse.*--no-ingest/s);
+  const bad = cli(['run', '--engine', 'oracle', '-c', path.join(dir, 'pipeline.yaml')], env);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /Allowed choices are duckdb, clickhouse/);
 });
