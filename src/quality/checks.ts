@@ -22,11 +22,6 @@ export interface QaContext {
   previousEventCount: number | null;
 }
 
-const sqlType: Record<string, string[]> = {
-  varchar: ['VARCHAR'], integer: ['INTEGER'], bigint: ['BIGINT'], double: ['DOUBLE'], boolean: ['BOOLEAN'],
-  timestamp: ['TIMESTAMP'], date: ['DATE'], json: ['JSON', 'VARCHAR'], 'varchar[]': ['VARCHAR[]'],
-};
-
 export async function runQaChecks(engine: Engine, config: PipelineConfig, qa: QaConfig, ctx: QaContext): Promise<QaResult[]> {
   const out: QaResult[] = [];
   const sev = (c: QaCheckName) => qa.severity[c] ?? DEFAULT_SEVERITY[c];
@@ -42,12 +37,12 @@ export async function runQaChecks(engine: Engine, config: PipelineConfig, qa: Qa
   // Schema conformance: every column present with its type; required columns without NULLs.
   if (sev('schema_conformance') !== 'off') {
     for (const t of tables) {
-      const cols = new Map((await engine.all<{ c: string; t: string }>(`SELECT column_name AS c, data_type AS t FROM information_schema.columns WHERE table_name = $1 AND table_schema = 'main'`, [t.name])).map((r) => [r.c, r.t]));
+      const cols = new Map((await engine.all<{ c: string; t: string }>(`SELECT column_name AS c, data_type AS t FROM information_schema.columns WHERE table_name = $1 AND table_schema = ${engine.dialect.currentSchema()}`, [t.name])).map((r) => [r.c, r.t]));
       const problems: string[] = [];
       for (const c of t.columns) {
         const have = cols.get(c.name);
         if (!have) problems.push(`missing column ${c.name}`);
-        else if (!sqlType[c.type].includes(have)) problems.push(`${c.name} is ${have}, expected ${sqlType[c.type][0]}`);
+        else if (!engine.dialect.typeMatches(c.type, c.nullable, have)) problems.push(`${c.name} is ${have}, expected ${engine.dialect.sqlType(c.type)}`);
       }
       const required = t.columns.filter((c) => !c.nullable && cols.has(c.name));
       let nulls = 0;
@@ -83,7 +78,7 @@ export async function runQaChecks(engine: Engine, config: PipelineConfig, qa: Qa
 
   // Referential integrity: events point at known people and content.
   if (sev('referential_integrity') !== 'off') {
-    const u = await num(`SELECT count(*) AS v FROM events e ANTI JOIN users u USING (user_id)`);
+    const u = await num(`SELECT count(*) AS v FROM events e WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = e.user_id)`);
     add('referential_integrity', 'events.user_id → users', u === 0, u, '0 orphans', u ? `${u} event(s) whose user_id is not in users` : null);
     const c = await num(`SELECT count(*) AS v FROM events e WHERE e.object_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM content c WHERE c.object_id = e.object_id)`);
     add('referential_integrity', 'events.object_id → content', c === 0, c, '0 orphans', c ? `${c} event(s) whose object_id is not in content` : null);
@@ -123,7 +118,7 @@ export async function runQaChecks(engine: Engine, config: PipelineConfig, qa: Qa
 
   // Identity match rate per source (sources whose people can be linked to HR at all).
   if (sev('identity_match_rate') !== 'off' && (await num(`SELECT count(*) AS v FROM hr_records`)) > 0) {
-    for (const r of await engine.all<{ source: string; keys: number; matched: number }>(`SELECT s.source, count(*) AS keys, count(*) FILTER (WHERE m.rule <> 'unmatched') AS matched FROM identity_map m, unnest(m.sources) AS s(source) GROUP BY 1 ORDER BY 1`)) {
+    for (const r of await engine.all<{ source: string; keys: number; matched: number }>(`SELECT source, count(*) AS keys, count(*) FILTER (WHERE m.rule <> 'unmatched') AS matched FROM identity_map m${engine.dialect.unnestJoin('m.sources', 'source')} GROUP BY 1 ORDER BY 1`)) {
       const rate = Number(r.keys) ? Number(r.matched) / Number(r.keys) : 1;
       add('identity_match_rate', r.source, rate >= qa.identity_match_rate_min, rate, `>= ${qa.identity_match_rate_min}`, rate < qa.identity_match_rate_min ? `${Number(r.keys) - Number(r.matched)} of ${r.keys} identities unmatched` : null);
     }
@@ -132,7 +127,7 @@ export async function runQaChecks(engine: Engine, config: PipelineConfig, qa: Qa
   // Personal data in free text: what is left in stored content names must be nothing; the redactions
   // made on load are counted.
   if (sev('pii_free_text') !== 'off') {
-    const left = await num(`SELECT count(*) AS v FROM content_names WHERE ${piiFindSql('name')}`);
+    const left = await num(`SELECT count(*) AS v FROM content_names WHERE ${piiFindSql('name', undefined, engine.dialect)}`);
     const redacted = await num(`SELECT count(*) AS v FROM content_names WHERE name LIKE '%[EMAIL]%' OR name LIKE '%[PHONE]%' OR name LIKE '%[ID]%'`);
     add('pii_free_text', 'content_names.name', left === 0, left, '0 unredacted', left ? `${left} content name(s) hold an email, phone number or id (add free_text to the source)` : redacted ? `${redacted} name(s) redacted on load` : null);
   }
@@ -161,7 +156,7 @@ export async function runQaChecks(engine: Engine, config: PipelineConfig, qa: Qa
       const has = (n: string) => ctx.specs.some((s) => s.name === n && s.kind === 'total_events' && !s.window_days);
       if (has('total_events')) {
         const leaks = await num(
-          `WITH s AS (SELECT user_id, course_id, cutoff, total_events FROM features ORDER BY hash(user_id, cutoff) LIMIT ${qa.leakage_sample})
+          `WITH s AS (SELECT user_id, course_id, cutoff, total_events FROM features ORDER BY ${engine.dialect.hash('user_id', 'cutoff')} LIMIT ${qa.leakage_sample})
            SELECT count(*) AS v FROM s WHERE s.total_events <> (SELECT count(*) FROM events e WHERE e.user_id = s.user_id AND e.timestamp_utc < s.cutoff)`,
         );
         add('leakage', 'features (recount of total_events from events before each cutoff)', leaks === 0, leaks, '0 rows', leaks ? `${leaks} sampled row(s) count events at or after their cutoff` : null);

@@ -31,6 +31,29 @@ export class ClickHouseDialect extends Dialect {
   override toText(expr: string): string {
     return `toString(${expr})`;
   }
+
+  // --- catalog, text, hashing (QA checks, run records, privacy scans) ---
+  override currentSchema(): string {
+    return 'currentDatabase()';
+  }
+  override typeMatches(type: ColumnType, nullable: boolean, reported: string): boolean {
+    return reported === this.columnType(type, nullable);
+  }
+  override orderedStringAgg(expr: string, sep: string, orderBy: string): string {
+    return `arrayStringConcat(arrayMap(x -> x.2, arraySort(x -> x.1, groupArray((${orderBy}, ${expr})))), ${this.quoteString(sep)})`;
+  }
+  override hash(...exprs: string[]): string {
+    return `cityHash64(${exprs.join(', ')})`;
+  }
+  override unnestJoin(arrayExpr: string, alias: string): string {
+    return ` ARRAY JOIN ${arrayExpr} AS ${alias}`;
+  }
+  override regexpMatches(expr: string, pattern: string): string {
+    return `match(${expr}, ${pattern})`;
+  }
+  override regexpReplaceAll(expr: string, pattern: string, replacement: string): string {
+    return `replaceRegexpAll(${expr}, ${pattern}, ${replacement})`;
+  }
   sqlType(type: ColumnType): string {
     return TYPES[type];
   }

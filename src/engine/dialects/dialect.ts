@@ -31,6 +31,36 @@ export abstract class Dialect {
     return `CAST(${expr} AS VARCHAR)`;
   }
 
+  // --- catalog, text, hashing (QA checks, run records, privacy scans) ---
+  /** The schema (database) unqualified table names resolve to, as a SQL expression. */
+  currentSchema(): string {
+    return 'current_schema()';
+  }
+  /** Whether a type name reported by information_schema.columns is the one this dialect gives a column. */
+  typeMatches(type: ColumnType, nullable: boolean, reported: string): boolean {
+    return reported === this.sqlType(type) || (type === 'json' && reported === 'VARCHAR');
+  }
+  /** The texts of a group joined by sep in the order of orderBy. */
+  orderedStringAgg(expr: string, sep: string, orderBy: string): string {
+    return `string_agg(${expr}, ${this.quoteString(sep)} ORDER BY ${orderBy})`;
+  }
+  /** A 64-bit hash of the values (for sampling in a stable order; differs between engines). */
+  hash(...exprs: string[]): string {
+    return `hash(${exprs.join(', ')})`;
+  }
+  /** FROM-clause text that repeats each row once per element of an array column, the element named alias. */
+  unnestJoin(arrayExpr: string, alias: string): string {
+    return `, unnest(${arrayExpr}) AS __unnest(${alias})`;
+  }
+  /** True when the text matches a (RE2) regular expression anywhere. */
+  regexpMatches(expr: string, pattern: string): string {
+    return `regexp_matches(${expr}, ${pattern})`;
+  }
+  /** Every match of a (RE2) regular expression replaced (\\1 … refer to groups). */
+  regexpReplaceAll(expr: string, pattern: string, replacement: string): string {
+    return `regexp_replace(${expr}, ${pattern}, ${replacement}, 'g')`;
+  }
+
   createTable(def: TableDef, opts: { ifNotExists?: boolean; temp?: boolean; name?: string } = {}): string {
     const cols = def.columns.map((c) => `  ${this.quoteIdent(c.name)} ${this.sqlType(c.type)}${c.nullable ? '' : ' NOT NULL'}`);
     const head = `CREATE ${opts.temp ? 'TEMP ' : ''}TABLE ${opts.ifNotExists ? 'IF NOT EXISTS ' : ''}${this.quoteIdent(opts.name ?? def.name)}`;
