@@ -58,10 +58,7 @@ async function timedFeatures(engine: Engine, out: string) {
   const tiles = await updateTiles(engine, { sessionGapMinutes: 30 });
   await buildSpine(engine, SPINE, '2025-01-01');
   const f = await computeFeatures(engine, SPECS);
-  if (engine.dialect.name === 'clickhouse') {
-    rmSync(out, { force: true });
-    await engine.run(`INSERT INTO FUNCTION file('${out}', 'Parquet') SELECT * FROM features ORDER BY user_id, cutoff`);
-  } else await copyToParquet(engine, `SELECT * FROM features ORDER BY user_id, cutoff`, out);
+  await copyToParquet(engine, `SELECT * FROM features ORDER BY user_id, cutoff`, out);
   const seconds = (performance.now() - t0) / 1000;
   await engine.close();
   return { mode, rows: f.rows, tiles: tiles.mode, events_read: tiles.events_read, seconds, peak_rss_mb: process.resourceUsage().maxRSS / 1024 };

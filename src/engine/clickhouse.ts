@@ -9,7 +9,8 @@
 // idempotent and crash-safe on ClickHouse is that every write is an INSERT … SELECT over a deduplicated
 // set tagged with its load_id, and the load is recorded last (docs/engines.md).
 import { createRequire } from 'node:module';
-import { createReadStream, mkdirSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import type { Engine, Row, SqlParams, SqlValue } from './engine.js';
 import { EngineError, EngineSetupError } from './engine.js';
 import { ClickHouseDialect } from './dialects/clickhouse.js';
@@ -53,6 +54,8 @@ interface Transport {
   exec(sql: string, params: Record<string, unknown>): Promise<void>;
   /** Rows as JSONCompactEachRowWithNamesAndTypes lines: names, types, then one array per row. */
   query(sql: string, params: Record<string, unknown>): Promise<string>;
+  /** Writes the rows of a query in a ClickHouse output format (Parquet, CSVWithNames) to a local file. */
+  exportTo(sql: string, params: Record<string, unknown>, format: string, file: string): Promise<void>;
   /** Inserts a local Parquet file's rows into a table (chdb reads it in place; a server receives its bytes). */
   insertParquet(table: string, columns: string[], file: string): Promise<void>;
   close(): Promise<void>;
@@ -159,6 +162,10 @@ function chdbTransport(path: string): Transport {
     async query(sql, params) {
       return (await session.queryBindAsync(sql, params, { format: 'JSONCompactEachRowWithNamesAndTypes' })).text();
     },
+    async exportTo(sql, params, format, file) {
+      const r = await session.queryBindAsync(sql, params, { format });
+      writeFileSync(file, r.bytes());
+    },
     async insertParquet(table, columns, file) {
       const cols = columns.map((c) => `"${c}"`).join(', ');
       await session.queryBindAsync(`INSERT INTO "${table}" (${cols}) SELECT ${cols} FROM file({file:String}, 'Parquet')`, { file }, { format: 'Null' });
@@ -188,6 +195,10 @@ async function serverTransport(o: ClickHouseOptions): Promise<Transport> {
     async query(sql, params) {
       const rs = await client.query({ query: sql, query_params: params, format: 'JSONCompactEachRowWithNamesAndTypes' });
       return rs.text();
+    },
+    async exportTo(sql, params, format, file) {
+      const rs = await client.exec({ query: `${sql} FORMAT ${format}`, query_params: params });
+      await pipeline(rs.stream, createWriteStream(file));
     },
     async insertParquet(table, columns, file) {
       await client.insert({ table, values: createReadStream(file), format: 'Parquet', columns: columns as [string, ...string[]] });
@@ -266,6 +277,13 @@ export class ClickHouseEngine implements Engine {
       const tuples = batch.map((row, r) => `(${row.map((v, c) => ((params[`r${r}c${c}`] = v), `$r${r}c${c}`)).join(', ')})`);
       await this.run(`INSERT INTO ${this.dialect.quoteIdent(table)} VALUES ${tuples.join(', ')}`, params);
     }
+  }
+
+  async exportTo(select: string, file: string, format: 'parquet' | 'csv', params?: SqlParams): Promise<void> {
+    const b = bindPlaceholders(select, params);
+    // zstd as DuckDB writes; one writer thread keeps row groups, and so the bytes, the same run to run.
+    const settings = ` SETTINGS output_format_parquet_compression_method = 'zstd', max_threads = 1`;
+    await this.timed(select, () => this.transport.exportTo(b.sql + settings, b.values, format === 'parquet' ? 'Parquet' : 'CSVWithNames', file));
   }
 
   /** Appends the rows of a local Parquet file (columns by name) to a table. */

@@ -14,6 +14,11 @@ export interface Engine {
   run(sql: string, params?: SqlParams): Promise<void>;
   all<T extends Row = Row>(sql: string, params?: SqlParams): Promise<T[]>;
   one<T extends Row = Row>(sql: string, params?: SqlParams): Promise<T | undefined>;
+  /**
+   * Writes a query's rows to a local file: Parquet (zstd) or CSV with a header. The query must order its
+   * rows (ORDER BY) for the file to be the same bytes run after run.
+   */
+  exportTo(select: string, file: string, format: 'parquet' | 'csv', params?: SqlParams): Promise<void>;
   /** Appends rows of strings/nulls to a table in bulk (e.g. a small key map computed in JS). */
   appendRows(table: string, rows: ReadonlyArray<ReadonlyArray<SqlValue>>): Promise<void>;
   /** Progress of the statement running now, when the engine can tell (for progress bars). */
