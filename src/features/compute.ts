@@ -80,7 +80,7 @@ export async function computeFeatures(engine: Engine, specs: FeatureSpec[], opts
       SELECT s.user_id, s.course_id, s.cutoff FROM spine s JOIN t0 ON t0.user_id = s.user_id AND CAST(t0.t0 AS ${DATE}) < CAST(s.cutoff AS ${DATE})`);
     const key = ['user_id', 'course_id', 'cutoff'];
     const where = `NOT ${d.hasMatch('f', 'spine', 's', key, ['course_id'])}\n      OR ${d.hasMatch('f', '__todo', 't', key, ['course_id'])}`;
-    for (const sql of d.deleteWhere('features', 'f', where, key)) await engine.run(sql);
+    await step(engine, 'features: delete stale', d.deleteWhere('features', 'f', where, key));
   }
   const r = await assemble(engine, specs, incremental ? '__todo' : 'spine', incremental ? 'insert' : 'replace');
   await engine.run(`DROP TABLE IF EXISTS __todo`);

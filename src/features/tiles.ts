@@ -58,14 +58,16 @@ export async function updateTiles(engine: Engine, o: TileOptions): Promise<TileU
 const PROFILE = Boolean(process.env.LEARNPIPE_PROFILE);
 const EXPLAIN = process.env.LEARNPIPE_EXPLAIN;
 
-/** Runs one named step of SQL; with LEARNPIPE_PROFILE=1 its duration goes to stderr. */
-export async function step(engine: Engine, label: string, sql: string, params?: SqlParams): Promise<void> {
+/** Runs one named step of SQL (a statement, or several in order); with LEARNPIPE_PROFILE=1 its duration goes to stderr. */
+export async function step(engine: Engine, label: string, sql: string | string[], params?: SqlParams): Promise<void> {
   const t0 = PROFILE ? performance.now() : 0;
   const cpu0 = PROFILE ? process.cpuUsage() : undefined;
-  if (EXPLAIN && label.includes(EXPLAIN)) {
-    const rows = await engine.all(`EXPLAIN ANALYZE ${sql}`, params);
-    for (const r of rows) process.stderr.write(String(Object.values(r).pop()) + '\n');
-  } else await engine.run(sql, params);
+  for (const s of typeof sql === 'string' ? [sql] : sql) {
+    if (EXPLAIN && label.includes(EXPLAIN)) {
+      const rows = await engine.all(`EXPLAIN ANALYZE ${s}`, params);
+      for (const r of rows) process.stderr.write(String(Object.values(r).pop()) + '\n');
+    } else await engine.run(s, params);
+  }
   if (PROFILE) {
     const cpu = process.cpuUsage(cpu0);
     process.stderr.write(`profile ${label.padEnd(28)} ${((performance.now() - t0) / 1000).toFixed(2)} s wall, ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s cpu\n`);
@@ -75,6 +77,7 @@ export async function step(engine: Engine, label: string, sql: string, params?: 
 /**
  * Runs fn with DuckDB's preserve_insertion_order off: the intermediate tables built here are read only
  * through joins and GROUP BYs, and without the ordering constraint DuckDB inserts in parallel with less memory.
+ * (An engine without such a setting runs fn as is.)
  */
 export async function withoutInsertionOrder<T>(engine: Engine, fn: () => Promise<T>): Promise<T> {
   const setting = engine.dialect.insertionOrderSetting();
@@ -125,10 +128,10 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
     await step(engine, 'tiles: learner keys', `CREATE TEMPORARY TABLE __uid AS SELECT user_id, CAST(row_number() OVER () AS INTEGER) AS uid, start_u, from_day FROM __aff`);
     const b = await engine.one<{ f: string | null; c: string | null }>(`SELECT ${d.toText('min(from_day)')} AS f, ${d.toText(`min(from_day) - ${gap}`)} AS c FROM __aff`);
     [fromDay, readFrom] = [b?.f ?? null, b?.c ?? null];
-    for (const sql of d.deleteWhere('user_day', 'd', `d.day >= CAST(CAST($1 AS ${TS}) AS ${DATE}) AND d.user_id = a.user_id AND d.day >= CAST(a.from_day AS ${DATE})`, ['user_id', 'day'], '__aff a')) await step(engine, 'tiles: delete user_day', sql, [fromDay]);
+    await step(engine, 'tiles: delete user_day', d.deleteWhere('user_day', 'd', `d.day >= CAST(CAST($1 AS ${TS}) AS ${DATE}) AND d.user_id = a.user_id AND d.day >= CAST(a.from_day AS ${DATE})`, ['user_id', 'day'], '__aff a'), [fromDay]);
     // (A session starting at or after start_u ends within a gap of t0 or later, so it is among __recent.)
-    for (const sql of d.deleteWhere('sessions', '', `${d.rowIdentity(SESSION_KEY)} IN (SELECT r.rid FROM __recent r JOIN __aff a ON a.user_id = r.user_id AND r.session_start >= a.start_u)`, SESSION_KEY)) await step(engine, 'tiles: delete sessions', sql);
-    for (const sql of d.deleteWhere('quiz_first_starts', 'q', `q.first_ts >= CAST($1 AS ${TS}) AND q.user_id = a.user_id AND q.first_ts >= a.from_day`, ['user_id', 'object_id'], '__aff a')) await step(engine, 'tiles: delete quiz starts', sql, [fromDay]);
+    await step(engine, 'tiles: delete sessions', d.deleteWhere('sessions', '', `${d.rowIdentity(SESSION_KEY)} IN (SELECT r.rid FROM __recent r JOIN __aff a ON a.user_id = r.user_id AND r.session_start >= a.start_u)`, SESSION_KEY));
+    await step(engine, 'tiles: delete quiz starts', d.deleteWhere('quiz_first_starts', 'q', `q.first_ts >= CAST($1 AS ${TS}) AND q.user_id = a.user_id AND q.first_ts >= a.from_day`, ['user_id', 'object_id'], '__aff a'), [fromDay]);
   }
 
   // One sorted pass over (learner, time): each event learns whether it starts a session (the previous
@@ -231,7 +234,7 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
   // (A full build reads every submission and needs no __aff_a.)
   if (!full) {
     await engine.run(`CREATE TEMPORARY TABLE __aff_a AS SELECT user_id, CAST(date_trunc('day', min(submitted_at)) AS ${TS}) AS from_day FROM assessments WHERE load_id > ${sinceLoad} GROUP BY 1`);
-    for (const sql of d.deleteWhere('user_day_assessments', 'd', `d.user_id = a.user_id AND d.day >= CAST(a.from_day AS ${DATE})`, ['user_id', 'day'], '__aff_a a')) await engine.run(sql);
+    await step(engine, 'tiles: delete assessment days', d.deleteWhere('user_day_assessments', 'd', `d.user_id = a.user_id AND d.day >= CAST(a.from_day AS ${DATE})`, ['user_id', 'day'], '__aff_a a'));
   }
   await step(engine, 'tiles: assessments', `INSERT INTO user_day_assessments
     SELECT s.user_id, CAST(s.submitted_at AS ${DATE}) AS day, count(*), count(*) FILTER (WHERE s.passed), count(s.passed),
