@@ -22,8 +22,8 @@ async function addUsers(engine: Engine, users: string[]): Promise<void> {
 }
 
 /**
- * Runs tiles and features on DuckDB, copies the source tables (and the spine: building it is another
- * stage's concern) into ClickHouse, runs the same there, and compares every tile table and the features.
+ * Runs tiles and features on DuckDB, copies the source tables into ClickHouse with the spine (buildSpine
+ * has no ClickHouse rendering yet), runs the same there, and compares every tile table and the features.
  */
 async function runBoth(duck: Engine, ch: ClickHouseEngine, dates: string[], expectMode: 'full' | 'incremental'): Promise<void> {
   const tiles = await updateTiles(duck, { sessionGapMinutes: 30 });
@@ -36,9 +36,10 @@ async function runBoth(duck: Engine, ch: ClickHouseEngine, dates: string[], expe
   assert.deepEqual(chTiles, tiles, 'tile update summary');
   assert.deepEqual(chFeatures, features, 'feature update summary');
   for (const t of TILES) assertSameRows(await tableRows(duck, t), await tableRows(ch, t), t);
-  const featureRows = (e: Engine) => e.all(`SELECT ${e.dialect.toText('cutoff')} AS cutoff_text, * FROM features`);
   assertSameRows(await featureRows(duck), await featureRows(ch), 'features');
 }
+
+const featureRows = (e: Engine) => e.all(`SELECT ${e.dialect.toText('cutoff')} AS cutoff_text, * FROM features`);
 
 test('ClickHouse: every default feature, tiles and sessions equal DuckDB’s', { skip }, async () => {
   const duck = await memoryWarehouse();
@@ -135,6 +136,11 @@ test('ClickHouse: incremental tiles and features after a second load with late e
     // A load of assessments only: no new events (aggregates over no rows are NULL on both engines).
     await addAssessments(duck, [['D', '2024-03-20 10:00:00', 1, 4, false]]);
     await runBoth(duck, ch, dates, 'incremental');
+    // Rebuilt from scratch on ClickHouse (tiles emptied, features table replaced): still the same rows.
+    await updateTiles(ch, { sessionGapMinutes: 30, full: true });
+    await computeFeatures(ch, SPECS, { full: true });
+    for (const t of TILES) assertSameRows(await tableRows(duck, t), await tableRows(ch, t), `${t} after a full rebuild`);
+    assertSameRows(await featureRows(duck), await featureRows(ch), 'features after a full recompute');
   } finally {
     await ch.close();
     await duck.close();
