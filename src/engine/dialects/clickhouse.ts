@@ -122,4 +122,72 @@ export class ClickHouseDialect extends Dialect {
         return `file(${p}, 'CSVWithNames')`;
     }
   }
+
+  // --- features (tiles, windows, ASOF lookups) ---
+  override deleteAll(table: string): string {
+    return `TRUNCATE TABLE ${table}`;
+  }
+  // A DELETE runs as a mutation, which sees neither temporary tables nor the session's settings: the
+  // keys to delete are first gathered into a plain table, NULLs made comparable (transform_null_in does
+  // not reach the mutation) by pairing each key value with whether it is NULL.
+  deleteWhere(table: string, alias: string, where: string, key: string[], using?: string): string[] {
+    const keys = (q: string) => key.map((c) => `assumeNotNull(${q}${c}), isNull(${q}${c})`).join(', ');
+    const tmp = this.quoteIdent(`__delete_${table}`);
+    return [
+      `DROP TABLE IF EXISTS ${tmp}`,
+      `CREATE TABLE ${tmp} ENGINE = Memory AS SELECT ${keys(alias ? `${alias}.` : '')} FROM ${table}${alias ? ` ${alias}` : ''}${using ? `, ${using}` : ''} WHERE ${where}`,
+      `DELETE FROM ${table} WHERE (${keys('')}) IN (SELECT * FROM ${tmp})`,
+      `DROP TABLE ${tmp}`,
+    ];
+  }
+  // No row ids: the key columns, as a tuple.
+  rowIdentity(key: string[]): string {
+    return `(${key.join(', ')})`;
+  }
+  // A correlated IS NOT DISTINCT FROM misses NULL = NULL here (26.7); a tuple IN matches NULLs
+  // (transform_null_in, a session setting).
+  override hasMatch(outer: string, table: string, _inner: string, key: string[]): string {
+    return `(${key.map((c) => `${outer}.${c}`).join(', ')}) IN (SELECT ${key.join(', ')} FROM ${table})`;
+  }
+  override update(table: string, set: string, where: string): string {
+    return `ALTER TABLE ${table} UPDATE ${set} WHERE ${where}`;
+  }
+  // (Timestamp minus timestamp is not an interval here.)
+  override gapExceeded(later: string, earlier: string, interval: string): string {
+    return `${later} > ${earlier} + ${interval}`;
+  }
+  secondsBetween(later: string, earlier: string): string {
+    return `dateDiff('microsecond', ${earlier}, ${later}) / 1e6`;
+  }
+  positionCode(values: readonly string[], expr: string): string {
+    return `CAST(nullIf(indexOf([${this.stringList(values)}], ${expr}), 0) AS Nullable(UInt8))`;
+  }
+  // Beyond the partition's edge lag and lead give the type's default (1970-01-01 for a timestamp), unless it is Nullable.
+  override lag(expr: string): string {
+    return `lag(toNullable(${expr}))`;
+  }
+  override lead(expr: string): string {
+    return `lead(toNullable(${expr}))`;
+  }
+  currentSchema(): string {
+    return 'currentDatabase()';
+  }
+  semiJoin(): string {
+    return 'LEFT SEMI JOIN';
+  }
+  antiJoin(): string {
+    return 'LEFT ANTI JOIN';
+  }
+  allExcept(qualifier: string, columns: string[]): string {
+    return `${qualifier}* EXCEPT (${columns.join(', ')})`;
+  }
+  eachValue(column: string, values: number[]): string {
+    return ` ARRAY JOIN [${values.join(', ')}] AS ${column}`;
+  }
+  // No series of timestamps: numbers(); an ASOF join needs an equality, here on a constant.
+  daysBeforeLookups(from: string, to: string, lookups: string): string {
+    const d0 = `toDate32(${from})`;
+    return `SELECT g.day, l.k FROM (SELECT ${d0} + number AS day, 0 AS z FROM numbers(toUInt64(greatest(dateDiff('day', ${d0}, toDate32(${to})) + 1, 0)))) g
+      ASOF JOIN (SELECT pd, k, 0 AS z FROM ${lookups}) l ON g.z = l.z AND g.day < l.pd`;
+  }
 }

@@ -83,4 +83,62 @@ export abstract class Dialect {
   abstract tryCast(expr: string, type: ColumnType): string;
   /** Reads a file into rows of VARCHAR columns. */
   abstract readFile(path: string, format: 'csv' | 'tsv' | 'jsonl' | 'parquet', opts: { rejectsTable?: string; delimiter?: string }): string;
+
+  // --- features (tiles, windows, ASOF lookups) ---
+  /** A setting to turn off while intermediate tables are built (see withoutInsertionOrder in tiles.ts); null when the engine has none. */
+  insertionOrderSetting(): string | null {
+    return null;
+  }
+  /** Removes every row of a table. */
+  deleteAll(table: string): string {
+    return `DELETE FROM ${table}`;
+  }
+  /**
+   * The statements that delete the rows of `table` (read as `alias`, joined with `using` when given) for
+   * which `where` holds; `key` (columns of `table`) identifies a row. Run them in order with the same parameters.
+   */
+  abstract deleteWhere(table: string, alias: string, where: string, key: string[], using?: string): string[];
+  /** An expression identifying a row of a table with these key columns, kept to delete it later (WHERE <it> IN (…)). */
+  abstract rowIdentity(key: string[]): string;
+  /**
+   * Whether the row `outer` (an alias) has a row in `table` with the same `key` values, NULLs matching
+   * NULLs in the `nullable` columns.
+   */
+  hasMatch(outer: string, table: string, inner: string, key: string[], nullable: string[]): string {
+    const eq = key.map((c) => `${outer}.${c} ${nullable.includes(c) ? 'IS NOT DISTINCT FROM' : '='} ${inner}.${c}`);
+    return `EXISTS (SELECT 1 FROM ${table} ${inner} WHERE ${eq.join(' AND ')})`;
+  }
+  /** Sets columns of the rows of a table matching `where`. */
+  update(table: string, set: string, where: string): string {
+    return `UPDATE ${table} SET ${set} WHERE ${where}`;
+  }
+  /** Whether `later` is more than `interval` (an INTERVAL n SECOND) after `earlier`. */
+  gapExceeded(later: string, earlier: string, interval: string): string {
+    return `${later} - ${earlier} > ${interval}`;
+  }
+  /** Seconds (with their fraction) from timestamp `earlier` to timestamp `later`. */
+  abstract secondsBetween(later: string, earlier: string): string;
+  /** The 1-based position of expr in a list of constant strings, as a 1-byte unsigned integer (NULL when absent). */
+  abstract positionCode(values: readonly string[], expr: string): string;
+  /** The previous / next value of expr in its window (NULL at the partition's edge, never a type's default). */
+  lag(expr: string): string {
+    return `lag(${expr})`;
+  }
+  lead(expr: string): string {
+    return `lead(${expr})`;
+  }
+  /** information_schema.tables' table_schema of the warehouse's own tables. */
+  abstract currentSchema(): string;
+  /** The keywords of a semi join (rows of the left side with a match) and of an anti join (without one). */
+  abstract semiJoin(): string;
+  abstract antiJoin(): string;
+  /** Every column of a relation (`qualifier` as in "c.", or "") but the ones named. */
+  abstract allExcept(qualifier: string, columns: string[]): string;
+  /** A FROM clause continuation giving each row once per value, the value in column `column`. */
+  abstract eachValue(column: string, values: number[]): string;
+  /**
+   * SELECT day, k: every day from `from` to `to` (timestamps, both included) with the k of the first row
+   * of `lookups` (pd DATE, k) whose pd is after the day; days on or after the last pd are left out.
+   */
+  abstract daysBeforeLookups(from: string, to: string, lookups: string): string;
 }

@@ -56,4 +56,40 @@ export class DuckDBDialect extends Dialect {
       }
     }
   }
+
+  // --- features (tiles, windows, ASOF lookups) ---
+  override insertionOrderSetting(): string | null {
+    return 'preserve_insertion_order';
+  }
+  deleteWhere(table: string, alias: string, where: string, _key: string[], using?: string): string[] {
+    return [`DELETE FROM ${table}${alias ? ` ${alias}` : ''}${using ? ` USING ${using}` : ''} WHERE ${where}`];
+  }
+  rowIdentity(): string {
+    return 'rowid';
+  }
+  secondsBetween(later: string, earlier: string): string {
+    return `epoch(${later} - ${earlier})`;
+  }
+  positionCode(values: readonly string[], expr: string): string {
+    return `CAST(list_position([${this.stringList(values)}], ${expr}) AS UTINYINT)`;
+  }
+  currentSchema(): string {
+    return `'main'`;
+  }
+  semiJoin(): string {
+    return 'SEMI JOIN';
+  }
+  antiJoin(): string {
+    return 'ANTI JOIN';
+  }
+  allExcept(qualifier: string, columns: string[]): string {
+    return `${qualifier}* EXCLUDE (${columns.join(', ')})`;
+  }
+  eachValue(column: string, values: number[]): string {
+    return `, unnest([${values.join(', ')}]) AS t(${column})`;
+  }
+  daysBeforeLookups(from: string, to: string, lookups: string): string {
+    return `SELECT g.day, l.k FROM (SELECT CAST(x AS DATE) AS day FROM generate_series(CAST(${from} AS TIMESTAMP), CAST(${to} AS TIMESTAMP), INTERVAL 1 DAY) AS t(x)) g
+      ASOF JOIN ${lookups} l ON l.pd > g.day`;
+  }
 }
