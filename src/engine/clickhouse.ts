@@ -27,6 +27,8 @@ export const SESSION_SETTINGS: Record<string, string | number> = {
   cast_keep_nullable: 1,
   transform_null_in: 1,
   union_default_mode: 'DISTINCT',
+  // In `sum(x) AS x, count(*) FILTER (WHERE x > 0)` the second x is the column, as in standard SQL.
+  prefer_column_name_to_alias: 1,
   mutations_sync: 2,
   lightweight_deletes_sync: 2,
   session_timezone: 'UTC',

@@ -169,9 +169,6 @@ export class ClickHouseDialect extends Dialect {
   override lead(expr: string): string {
     return `lead(toNullable(${expr}))`;
   }
-  currentSchema(): string {
-    return 'currentDatabase()';
-  }
   semiJoin(): string {
     return 'LEFT SEMI JOIN';
   }

@@ -127,8 +127,6 @@ export abstract class Dialect {
   lead(expr: string): string {
     return `lead(${expr})`;
   }
-  /** information_schema.tables' table_schema of the warehouse's own tables. */
-  abstract currentSchema(): string;
   /** The keywords of a semi join (rows of the left side with a match) and of an anti join (without one). */
   abstract semiJoin(): string;
   abstract antiJoin(): string;
