@@ -122,4 +122,17 @@ export class ClickHouseDialect extends Dialect {
         return `file(${p}, 'CSVWithNames')`;
     }
   }
+
+  // --- spine, labels, training ---
+  override typedNull(type: ColumnType): string {
+    return `CAST(NULL AS ${this.columnType(type, true)})`;
+  }
+  sha256Hex(expr: string): string {
+    return `lower(hex(SHA256(${expr})))`;
+  }
+  // toString of a DateTime64(6) always prints six fractional digits; DuckDB drops trailing zeros (and
+  // the dot when none are left). Values without a fractional part (DateTime, Date) are left as they are.
+  override timestampText(expr: string): string {
+    return `replaceRegexpOne(toString(${expr}), ${this.quoteString(String.raw`(\.\d*[1-9])0+$|\.0+$`)}, ${this.quoteString(String.raw`\1`)})`;
+  }
 }

@@ -83,4 +83,16 @@ export abstract class Dialect {
   abstract tryCast(expr: string, type: ColumnType): string;
   /** Reads a file into rows of VARCHAR columns. */
   abstract readFile(path: string, format: 'csv' | 'tsv' | 'jsonl' | 'parquet', opts: { rejectsTable?: string; delimiter?: string }): string;
+
+  // --- spine, labels, training ---
+  /** NULL of a column type (ClickHouse needs the Nullable wrapper). */
+  typedNull(type: ColumnType): string {
+    return `CAST(NULL AS ${this.sqlType(type)})`;
+  }
+  /** SHA-256 of a string as 64 lower-case hex digits. */
+  abstract sha256Hex(expr: string): string;
+  /** A timestamp as 'YYYY-MM-DD HH:MM:SS[.ffffff]' without trailing fractional zeros (DuckDB's text form; label and row ids hash it). */
+  timestampText(expr: string): string {
+    return this.toText(expr);
+  }
 }

@@ -56,4 +56,9 @@ export class DuckDBDialect extends Dialect {
       }
     }
   }
+
+  // --- spine, labels, training ---
+  sha256Hex(expr: string): string {
+    return `sha256(${expr})`;
+  }
 }
