@@ -7,7 +7,7 @@ import type { Engine } from '../engine/engine.js';
 import type { PipelineConfig } from '../config/schema.js';
 import type { FeatureSpec } from '../features/library.js';
 import type { LabelSummary } from '../labels/labels.js';
-import type { TrainingSummary } from '../training/build.js';
+import { TRAINING_ORDER, type TrainingSummary } from '../training/build.js';
 import { writeFeastRepo } from './feast.js';
 
 export async function copyToParquet(engine: Engine, select: string, file: string, params?: unknown[]): Promise<void> {
@@ -15,7 +15,7 @@ export async function copyToParquet(engine: Engine, select: string, file: string
 }
 
 /** The training table in its published order: splits in time order, then cutoff and learner. */
-const TRAINING_ROWS = `SELECT * FROM training ORDER BY CASE split WHEN 'train' THEN 0 WHEN 'validation' THEN 1 ELSE 2 END, cutoff, user_id, course_id NULLS FIRST, row_id`;
+const TRAINING_ROWS = `SELECT * FROM training ORDER BY ${TRAINING_ORDER}`;
 
 export async function writeModelingOutputs(
   engine: Engine,

@@ -16,31 +16,43 @@ export interface SpineSummary {
   last_cutoff: string | null;
 }
 
+/** Cutoff days from `from` to `to` (included when on the grid), every `days` days. */
+function everyDays(from: string, to: string, days: number): string[] {
+  const out: string[] = [];
+  const end = Date.parse(`${to}T00:00:00Z`);
+  for (let t = Date.parse(`${from}T00:00:00Z`); t <= end; t += days * 86_400_000) out.push(new Date(t).toISOString().slice(0, 10));
+  return out;
+}
+
 /** Rebuilds the spine table for this run. Cutoffs after --as-of are left out (nothing to predict from yet). */
 export async function buildSpine(engine: Engine, spine: SpineConfig, asOf: string): Promise<SpineSummary> {
-  await engine.run(`DELETE FROM spine`);
-  const asOfTs = `CAST($1 AS TIMESTAMP)`;
-  let select: string;
+  const d = engine.dialect;
+  const ts = d.sqlType('timestamp');
+  await engine.run(`TRUNCATE TABLE spine`);
+  const asOfTs = `CAST($1 AS ${ts})`;
+  let select: string | null;
   const params: Array<string | number> = [asOf];
   if (spine.relative_to_enrollment) {
     const r = spine.relative_to_enrollment;
     const courseFilter = r.courses?.length ? `AND e.course_id IN (${r.courses.map((_, i) => `$${i + 2}`).join(', ')})` : '';
     if (r.courses) params.push(...r.courses);
-    select = `SELECT DISTINCT e.user_id, e.course_id, CAST(date_trunc('day', e.enrolled_at) AS TIMESTAMP) + to_days(k) AS cutoff
-      FROM enrollments e, unnest([${r.days.join(', ')}]) AS t(k) WHERE e.enrolled_at IS NOT NULL ${courseFilter}`;
+    select = `SELECT DISTINCT e.user_id AS user_id, e.course_id AS course_id, CAST(date_trunc('day', e.enrolled_at) AS ${ts}) + INTERVAL (k) DAY AS cutoff
+      FROM enrollments e${d.unnestJoin(`[${r.days.join(', ')}]`, 'k')} WHERE e.enrolled_at IS NOT NULL ${courseFilter}`;
   } else {
-    const cutoffs = spine.dates
-      ? `SELECT CAST(d AS TIMESTAMP) AS cutoff FROM unnest([${spine.dates.map((d) => `DATE '${d}'`).join(', ')}]) AS t(d)`
-      : `SELECT CAST(g AS TIMESTAMP) AS cutoff FROM generate_series(TIMESTAMP '${spine.every!.from}', TIMESTAMP '${spine.every!.to}', to_days(${spine.every!.days})) AS t(g)`;
+    // "every N days" is expanded here: the same literal list on every engine (no timestamp series needed).
+    const dates = spine.dates ?? everyDays(spine.every!.from, spine.every!.to, spine.every!.days);
+    const cutoffs = `SELECT CAST(d AS ${ts}) AS cutoff FROM (SELECT 1 AS one) o${d.unnestJoin(`[${d.stringList(dates)}]`, 'd')}`;
     const people =
       spine.population === 'all_users'
-        ? `SELECT u.user_id, c.cutoff FROM users u, (${cutoffs}) c`
-        : `SELECT f.user_id, c.cutoff FROM (SELECT user_id, min(day) AS first_day FROM user_day GROUP BY 1) f, (${cutoffs}) c WHERE f.first_day < CAST(c.cutoff AS DATE)`;
-    select = `SELECT user_id, CAST(NULL AS VARCHAR) AS course_id, cutoff FROM (${people})`;
+        ? `SELECT u.user_id AS user_id, c.cutoff AS cutoff FROM users u, (${cutoffs}) c`
+        : `SELECT f.user_id AS user_id, c.cutoff AS cutoff FROM (SELECT user_id, min(day) AS first_day FROM user_day GROUP BY user_id) f, (${cutoffs}) c WHERE f.first_day < CAST(c.cutoff AS ${d.sqlType('date')})`;
+    select = dates.length ? `SELECT user_id, ${d.typedNull('varchar')} AS course_id, cutoff FROM (${people}) p` : null;
   }
-  await engine.run(`INSERT INTO spine SELECT * FROM (${select}) WHERE cutoff <= ${asOfTs} ORDER BY user_id, course_id NULLS FIRST, cutoff`, params);
-  const s = await engine.one<Record<string, unknown>>(`SELECT count(*) AS rows, count(DISTINCT user_id) AS users, count(DISTINCT cutoff) AS cutoffs, CAST(min(cutoff) AS VARCHAR) AS f, CAST(max(cutoff) AS VARCHAR) AS l FROM spine`);
-  return { rows: Number(s?.rows ?? 0), users: Number(s?.users ?? 0), cutoffs: Number(s?.cutoffs ?? 0), first_cutoff: (s?.f as string) ?? null, last_cutoff: (s?.l as string) ?? null };
+  if (select) await engine.run(`INSERT INTO spine SELECT * FROM (${select}) s WHERE cutoff <= ${asOfTs} ORDER BY user_id, course_id NULLS FIRST, cutoff`, params);
+  const s = await engine.one<Record<string, unknown>>(`SELECT count(*) AS rows, count(DISTINCT user_id) AS users, count(DISTINCT cutoff) AS cutoffs, ${d.timestampText('min(cutoff)')} AS f, ${d.timestampText('max(cutoff)')} AS l FROM spine`);
+  // (ClickHouse's min/max of no rows is the type's default, not NULL.)
+  const rows = Number(s?.rows ?? 0);
+  return { rows, users: Number(s?.users ?? 0), cutoffs: Number(s?.cutoffs ?? 0), first_cutoff: rows ? (s?.f as string) : null, last_cutoff: rows ? (s?.l as string) : null };
 }
 
 export interface FeatureUpdate {

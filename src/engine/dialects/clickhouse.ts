@@ -187,4 +187,17 @@ export class ClickHouseDialect extends Dialect {
     return `SELECT g.day, l.k FROM (SELECT ${d0} + number AS day, 0 AS z FROM numbers(toUInt64(greatest(dateDiff('day', ${d0}, toDate32(${to})) + 1, 0)))) g
       ASOF JOIN (SELECT pd, k, 0 AS z FROM ${lookups}) l ON g.z = l.z AND g.day < l.pd`;
   }
+
+  // --- spine, labels, training ---
+  override typedNull(type: ColumnType): string {
+    return `CAST(NULL AS ${this.columnType(type, true)})`;
+  }
+  sha256Hex(expr: string): string {
+    return `lower(hex(SHA256(${expr})))`;
+  }
+  // toString of a DateTime64(6) always prints six fractional digits; DuckDB drops trailing zeros (and
+  // the dot when none are left). Values without a fractional part (DateTime, Date) are left as they are.
+  override timestampText(expr: string): string {
+    return `replaceRegexpOne(toString(${expr}), ${this.quoteString(String.raw`(\.\d*[1-9])0+$|\.0+$`)}, ${this.quoteString(String.raw`\1`)})`;
+  }
 }

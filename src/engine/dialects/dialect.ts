@@ -139,4 +139,16 @@ export abstract class Dialect {
    * of `lookups` (pd DATE, k) whose pd is after the day; days on or after the last pd are left out.
    */
   abstract daysBeforeLookups(from: string, to: string, lookups: string): string;
+
+  // --- spine, labels, training ---
+  /** NULL of a column type (ClickHouse needs the Nullable wrapper). */
+  typedNull(type: ColumnType): string {
+    return `CAST(NULL AS ${this.sqlType(type)})`;
+  }
+  /** SHA-256 of a string as 64 lower-case hex digits. */
+  abstract sha256Hex(expr: string): string;
+  /** A timestamp as 'YYYY-MM-DD HH:MM:SS[.ffffff]' without trailing fractional zeros (DuckDB's text form; label and row ids hash it). */
+  timestampText(expr: string): string {
+    return this.toText(expr);
+  }
 }

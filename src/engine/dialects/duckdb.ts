@@ -92,4 +92,9 @@ export class DuckDBDialect extends Dialect {
     return `SELECT g.day, l.k FROM (SELECT CAST(x AS DATE) AS day FROM generate_series(CAST(${from} AS TIMESTAMP), CAST(${to} AS TIMESTAMP), INTERVAL 1 DAY) AS t(x)) g
       ASOF JOIN ${lookups} l ON l.pd > g.day`;
   }
+
+  // --- spine, labels, training ---
+  sha256Hex(expr: string): string {
+    return `sha256(${expr})`;
+  }
 }
