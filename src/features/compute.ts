@@ -121,17 +121,16 @@ async function assemble(engine: Engine, specs: FeatureSpec[], spineTable: string
   await step(engine, 'features: spine', `CREATE TEMPORARY TABLE __spine AS SELECT row_number() OVER (ORDER BY t.user_id, t.course_id NULLS FIRST, t.cutoff) AS sid, u.uid, t.user_id, t.course_id, t.cutoff, CAST(t.cutoff AS ${DATE}) AS cutoff_day FROM ${spineTable} t JOIN __su u USING (user_id)`);
   // Seconds are summed as decimals: exact, so the result does not depend on the order in which the
   // parallel aggregation adds them up (with doubles it could differ in the last bit from run to run).
-  const EXACT = 'DECIMAL(38, 9)';
   // Cumulative activity at every lookup point (a cutoff minus each offset: the sums over tile days before
   // it). Rather than a running sum over every tile day, tile days are first summed per learner between
   // consecutive lookup days (bucket k holds the days before the k-th lookup day and on or after the one
   // before), then accumulated over those few buckets; days from the last lookup day on are never read.
   const bucketCols: Array<[string, string, string]> = [
     ['c_events', 'sum(events)', 'sum(c_events) OVER w'],
-    ['c_time', `sum(CAST(duration_seconds AS ${EXACT}))`, 'CAST(sum(c_time) OVER w AS DOUBLE)'],
+    ['c_time', `sum(${d.exactDecimal('duration_seconds')})`, 'CAST(sum(c_time) OVER w AS DOUBLE)'],
     ['c_days', 'count(*)', 'sum(c_days) OVER w'],
     ['c_sessions', 'sum(sessions_started)', 'sum(c_sessions) OVER w'],
-    ['c_session_seconds', `sum(CAST(session_seconds AS ${EXACT}))`, 'CAST(sum(c_session_seconds) OVER w AS DOUBLE)'],
+    ['c_session_seconds', `sum(${d.exactDecimal('session_seconds')})`, 'CAST(sum(c_session_seconds) OVER w AS DOUBLE)'],
     ['c_quiz_objects', 'sum(new_quiz_objects)', 'sum(c_quiz_objects) OVER w'],
     ...types.map((t): [string, string, string] => [`c_n_${t}`, `sum(n_${t})`, `sum(c_n_${t}) OVER w`]),
     ['first_ts', 'min(first_ts)', 'min(first_ts) OVER w'],

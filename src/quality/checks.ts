@@ -168,7 +168,7 @@ export async function runQaChecks(engine: Engine, config: PipelineConfig, qa: Qa
       }
       const bad = await num(
         `SELECT count(*) AS v FROM labels l WHERE l.computation_date = $1 AND (l.label_window_end <= l.label_window_start
-           OR NOT EXISTS (SELECT 1 FROM spine s WHERE s.user_id = l.user_id AND s.course_id IS NOT DISTINCT FROM l.course_id AND s.cutoff = l.label_window_start))`,
+           OR NOT ${engine.dialect.hasMatch('l', '(SELECT user_id, course_id, cutoff AS label_window_start FROM spine)', 's', ['user_id', 'course_id', 'label_window_start'], ['course_id'])})`,
         [ctx.asOf],
       );
       add('leakage', 'labels (window starts at the cutoff and ends after it)', bad === 0, bad, '0 rows', bad ? `${bad} label(s) whose window does not start at a spine cutoff` : null);

@@ -85,7 +85,7 @@ export function assertSameRows(duck: Row[], click: Row[], what: string): void {
     for (const k of Object.keys(a[i])) {
       const x = a[i][k];
       const y = b[i][k];
-      if (typeof x === 'number' && typeof y === 'number' && !Number.isInteger(x)) {
+      if (typeof x === 'number' && typeof y === 'number' && (!Number.isInteger(x) || !Number.isInteger(y))) {
         assert.ok(Math.abs(x - y) <= 1e-9 * Math.max(1, Math.abs(x), Math.abs(y)), `${what}: row ${i} ${k}: DuckDB ${x}, ClickHouse ${y}`);
       } else {
         assert.deepEqual(y, x, `${what}: row ${i} ${k}: DuckDB ${JSON.stringify(x)}, ClickHouse ${JSON.stringify(y)}\nDuckDB row: ${JSON.stringify(a[i])}\nClickHouse row: ${JSON.stringify(b[i])}`);

@@ -39,6 +39,10 @@ export class ClickHouseDialect extends Dialect {
   override typeMatches(type: ColumnType, nullable: boolean, reported: string): boolean {
     return reported === this.columnType(type, nullable);
   }
+  // toDecimal128 of a float truncates (1234.1 → 1234.099999999); through its shortest text it rounds as DuckDB does.
+  override exactDecimal(expr: string): string {
+    return `toDecimal128(toString(${expr}), 9)`;
+  }
   override orderedStringAgg(expr: string, sep: string, orderBy: string): string {
     return `arrayStringConcat(arrayMap(x -> x.2, arraySort(x -> x.1, groupArray((${orderBy}, ${expr})))), ${this.quoteString(sep)})`;
   }

@@ -40,6 +40,13 @@ export abstract class Dialect {
   typeMatches(type: ColumnType, nullable: boolean, reported: string): boolean {
     return reported === this.sqlType(type) || (type === 'json' && reported === 'VARCHAR');
   }
+  /**
+   * A number as an exact decimal with 9 fractional digits, rounded to nearest (sums of these do not depend
+   * on the order a parallel aggregation adds them in).
+   */
+  exactDecimal(expr: string): string {
+    return `CAST(${expr} AS DECIMAL(38, 9))`;
+  }
   /** The texts of a group joined by sep in the order of orderBy. */
   orderedStringAgg(expr: string, sep: string, orderBy: string): string {
     return `string_agg(${expr}, ${this.quoteString(sep)} ORDER BY ${orderBy})`;
