@@ -79,7 +79,7 @@ test('chdb: canonical tables copied from DuckDB hold the same rows', { skip: chd
   }
 });
 
-test('CLI: copy-to-clickhouse moves a DuckDB warehouse into chdb; ingestion on ClickHouse is refused with the way through', { skip: chdbMissing ?? false }, async () => {
+test('CLI: copy-to-clickhouse moves a DuckDB warehouse into chdb; chdb ingests file sources; a connector on ClickHouse is refused with the way through', { skip: chdbMissing ?? false }, async () => {
   const dir = tmpDir();
   const duck = await DuckDBEngine.open(path.join(dir, 'wh.duckdb'));
   await ensureWarehouse(duck);
@@ -106,9 +106,15 @@ test('CLI: copy-to-clickhouse moves a DuckDB warehouse into chdb; ingestion on C
     await ch.close();
     await duck2.close();
   }
+  // File sources: chdb reads and normalises them itself.
+  const ingest = cli(['--json', 'ingest', '-c', path.join(dir, 'pipeline.yaml')], env);
+  assert.equal(ingest.code, 0, ingest.stderr);
+  assert.equal((JSON.parse(ingest.stdout) as { totals: { accepted: number } }).totals.accepted, 1);
+  // Connectors load through DuckDB only: refused before anything is written, with the way through.
+  writeFileSync(path.join(dir, 'pipeline.yaml'), `warehouse: wh.duckdb\nengine: { kind: clickhouse, clickhouse: { path: wh.chdb } }\n${events}connectors:\n  - { name: cal, kind: caliper, path: "raw/*.json*" }\n`);
   const run = cli(['run', '-c', path.join(dir, 'pipeline.yaml'), '--as-of', '2024-02-01'], env);
   assert.equal(run.code, 2, run.stderr);
-  assert.match(run.stderr, /ingestion into clickhouse is not available yet.*copy-to-clickhouse.*--no-ingest/s);
+  assert.match(run.stderr, /ingestion into clickhouse reads file sources only; cal \(caliper\) load through DuckDB.*copy-to-clickhouse.*--no-ingest/s);
   const bad = cli(['run', '--engine', 'oracle', '-c', path.join(dir, 'pipeline.yaml')], env);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /Allowed choices are duckdb, clickhouse/);

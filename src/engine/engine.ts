@@ -11,6 +11,8 @@ export interface Engine {
   readonly dialect: Dialect;
   /** Human-readable location of the warehouse (a file path or ':memory:'). */
   readonly location: string;
+  /** False when the engine runs elsewhere (a server) and cannot read this machine's files. */
+  readonly readsLocalFiles?: boolean;
   run(sql: string, params?: SqlParams): Promise<void>;
   all<T extends Row = Row>(sql: string, params?: SqlParams): Promise<T[]>;
   one<T extends Row = Row>(sql: string, params?: SqlParams): Promise<T | undefined>;

@@ -202,19 +202,23 @@ export async function runQaChecks(engine: Engine, config: PipelineConfig, qa: Qa
 
 /** PSI of a feature between the previous features file and the current table, on the previous deciles. */
 export async function featurePsi(engine: Engine, previousParquet: string, column: string): Promise<number | null> {
-  const q = engine.dialect.quoteIdent(column);
-  const file = `'${previousParquet.replaceAll("'", "''")}'`;
-  const cols = await engine.all<{ c: string }>(`SELECT name AS c FROM parquet_schema(${file})`);
-  if (!cols.some((c) => c.c === column)) return null;
+  const d = engine.dialect;
+  const q = d.quoteIdent(column);
+  const cols = await engine.all<{ column_name?: string; name?: string }>(d.describeFile(previousParquet, 'parquet', {}));
+  if (!cols.some((c) => (c.column_name ?? c.name) === column)) return null;
+  const prev = d.readFile(previousParquet, 'parquet', {});
+  // The previous deciles (few, distinct) are read out and written into the binning as constants.
+  const decile = await engine.one<{ e: unknown }>(`SELECT ${d.quantilesDisc(`CAST(${q} AS DOUBLE)`, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])} AS e FROM ${prev} p`);
+  const edges = [...new Set(((decile?.e as unknown[] | null) ?? []).filter((x) => x !== null).map(Number))].filter((x) => Number.isFinite(x));
+  const bin = `CAST(CASE WHEN v IS NULL THEN -1 ELSE ${edges.length ? edges.map((e) => `CASE WHEN ${e} < v THEN 1 ELSE 0 END`).join(' + ') : '0'} END AS INTEGER)`;
   const r = await engine.one<{ psi: number | null }>(
-    `WITH edges AS (SELECT list_distinct(quantile_disc(CAST(${q} AS DOUBLE), [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])) AS e FROM read_parquet(${file})),
-     binned AS (
-       SELECT 'prev' AS side, CASE WHEN v IS NULL THEN -1 ELSE len(list_filter((SELECT e FROM edges), x -> x < v)) END AS bin FROM (SELECT CAST(${q} AS DOUBLE) AS v FROM read_parquet(${file}))
+    `WITH binned AS (
+       SELECT 'prev' AS side, ${bin} AS bin FROM (SELECT CAST(${q} AS DOUBLE) AS v FROM ${prev} p) pv
        UNION ALL
-       SELECT 'cur', CASE WHEN v IS NULL THEN -1 ELSE len(list_filter((SELECT e FROM edges), x -> x < v)) END FROM (SELECT CAST(${q} AS DOUBLE) AS v FROM features)),
+       SELECT 'cur' AS side, ${bin} AS bin FROM (SELECT CAST(${q} AS DOUBLE) AS v FROM features) cv),
      shares AS (
-       SELECT bin, greatest(count(*) FILTER (WHERE side = 'prev') / (SELECT count(*) FILTER (WHERE side = 'prev') FROM binned)::DOUBLE, 1e-4) AS e,
-         greatest(count(*) FILTER (WHERE side = 'cur') / (SELECT count(*) FILTER (WHERE side = 'cur') FROM binned)::DOUBLE, 1e-4) AS a
+       SELECT bin, greatest(count(*) FILTER (WHERE side = 'prev') / CAST((SELECT count(*) FILTER (WHERE side = 'prev') FROM binned) AS DOUBLE), 1e-4) AS e,
+         greatest(count(*) FILTER (WHERE side = 'cur') / CAST((SELECT count(*) FILTER (WHERE side = 'cur') FROM binned) AS DOUBLE), 1e-4) AS a
        FROM binned GROUP BY bin)
      SELECT sum((a - e) * ln(a / e)) AS psi FROM shares`,
   );

@@ -92,39 +92,77 @@ export class ClickHouseDialect extends Dialect {
     ];
   }
 
-  // ClickHouse reads a naive DateTime64 in the zone given to it; toTimeZone then changes only the zone
-  // shown, and the final cast states UTC. In a DST gap ClickHouse moves the time back by the gap (the
-  // UTC instant of the earlier offset); learnpipe resolves gaps itself before this is called.
-  localToUtc(localTs: string, zone: string): string {
-    return `toTimeZone(toDateTime64(toString(${localTs}), 6, ${zone}), 'UTC')`;
+  // A zone argument must be a constant here: with `zones` (every value a zone column takes), one
+  // conversion per zone, chosen per row. A local time T in zone Z: with the offsets a day before (oB)
+  // and a day after (oA), T - oA when that reads back as T (outside transitions, and the later instant
+  // in an overlap), else T - oB (a gap: the offset before the jump, so the time lands later), as ICU does.
+  localToUtc(localTs: string, zone: string, zones?: readonly string[]): string {
+    const one = (z: string) => {
+      const off = (t: string) => `timeZoneOffset(toTimeZone(${t}, ${z}))`;
+      const after = `addSeconds(${localTs}, -${off(`${localTs} + INTERVAL 1 DAY`)})`;
+      const before = `addSeconds(${localTs}, -${off(`${localTs} - INTERVAL 1 DAY`)})`;
+      return `if(addSeconds(${after}, ${off(after)}) = ${localTs}, ${after}, ${before})`;
+    };
+    return this.perZone(zone, zones, one);
   }
-  utcToLocal(utcTs: string, zone: string): string {
-    return `toDateTime64(toString(toTimeZone(${utcTs}, ${zone})), 6, 'UTC')`;
+  utcToLocal(utcTs: string, zone: string, zones?: readonly string[]): string {
+    return this.perZone(zone, zones, (z) => `addSeconds(${utcTs}, timeZoneOffset(toTimeZone(${utcTs}, ${z})))`);
+  }
+  private perZone(zone: string, zones: readonly string[] | undefined, f: (z: string) => string): string {
+    if (!zones) return f(zone);
+    if (!zones.length) return this.typedNull('timestamp');
+    return `multiIf(${zones.map((z) => `${zone} = ${this.quoteString(z)}, ${f(this.quoteString(z))}`).join(', ')}, ${this.typedNull('timestamp')})`;
   }
   epochSecondsToTs(expr: string): string {
-    return `toDateTime64(${expr}, 6, 'UTC')`;
+    // To whole microseconds, rounded (a double's seconds are rarely exact), as DuckDB's to_timestamp.
+    return `fromUnixTimestamp64Micro(toInt64(round(${expr} * 1000000)), 'UTC')`;
   }
   epochMillisToTs(expr: string): string {
     return `fromUnixTimestamp64Milli(toInt64(${expr}), 'UTC')`;
   }
+  // parseDateTime64BestEffort reads far more than ISO-8601 (and 2024-02-30 as NULL): only the shapes
+  // DuckDB's cast accepts are handed to it.
   tryTimestamp(expr: string): string {
-    return `parseDateTime64BestEffortOrNull(${expr}, 6, 'UTC')`;
+    return `if(match(${expr}, ${this.quoteString(String.raw`^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$`)}), parseDateTime64BestEffortOrNull(${expr}, 6, 'UTC'), NULL)`;
   }
   tryCast(expr: string, type: ColumnType): string {
     return `accurateCastOrNull(${expr}, ${this.quoteString(TYPES[type])})`;
   }
-  readFile(path: string, format: 'csv' | 'tsv' | 'jsonl' | 'parquet'): string {
+  readFile(path: string, format: 'csv' | 'tsv' | 'jsonl' | 'parquet', opts: { delimiter?: string; columns?: string[] } = {}): string {
     const p = this.quoteString(path);
     switch (format) {
       case 'parquet':
-        return `file(${p}, 'Parquet')`;
+        return `(SELECT *, toInt64(_row_number) AS __pos FROM file(${p}, 'Parquet'))`;
       case 'jsonl':
-        return `file(${p}, 'LineAsString', 'json_line String')`;
-      case 'tsv':
-        return `file(${p}, 'TSVWithNames')`;
-      default:
-        return `file(${p}, 'CSVWithNames')`;
+        // One line per row, kept as text (a malformed line becomes a reject with its raw text); blank
+        // lines are skipped, as DuckDB's reader does.
+        return `(SELECT toInt64(row_number() OVER (ORDER BY _row_number)) - 1 AS __pos, line AS json_line FROM file(${p}, 'LineAsString') WHERE line != '')`;
+      default: {
+        const cols = opts.columns ?? [];
+        const delim = opts.delimiter ?? (format === 'tsv' ? '\t' : ',');
+        const { fields, valid } = this.csvLine('l', delim);
+        return `(SELECT toInt64(row_number() OVER (ORDER BY __line)) - 1 AS __pos, ${cols.map((c, i) => `__f[${i + 1}] AS ${this.quoteIdent(c)}`).join(', ')}
+          FROM (SELECT __line, l, ${fields} AS __f FROM ${this.csvLines(p)}) WHERE ${valid} AND length(__f) = ${cols.length})`;
+      }
     }
+  }
+  /** The physical lines of a text file after its header (0-based __line), CR stripped, blank ones left out. */
+  private csvLines(p: string): string {
+    return `(SELECT _row_number AS __line, if(endsWith(line, '\r'), substring(line, 1, length(line) - 1), line) AS l FROM file(${p}, 'LineAsString') WHERE __line > 0 AND l != '')`;
+  }
+  /**
+   * A CSV line parsed in SQL (file() cannot say which lines it failed on): fields are quoted ("" inside
+   * quotes is a quote) or unquoted without quotes; a line is valid when it is a delimited list of them.
+   * A quoted field cannot span lines here (its lines are malformed).
+   */
+  private csvLine(line: string, delim: string): { fields: string; valid: string } {
+    const d = `\\x{${delim.charCodeAt(0).toString(16).padStart(2, '0')}}`;
+    const field = `"(?:[^"]|"")*"|[^${d}"]*`;
+    const raw = `arrayMap(x -> x[1], extractAllGroups(concat(${this.quoteString(delim)}, ${line}), ${this.quoteString(`${d}(${field})`)}))`;
+    return {
+      fields: `arrayMap(x -> if(startsWith(x, '"'), replaceAll(substring(x, 2, length(x) - 2), '""', '"'), x), ${raw})`,
+      valid: `match(${line}, ${this.quoteString(`^(?:${field})(?:${d}(?:${field}))*$`)})`,
+    };
   }
 
   // --- features (tiles, windows, ASOF lookups) ---
@@ -203,5 +241,149 @@ export class ClickHouseDialect extends Dialect {
   // the dot when none are left). Values without a fractional part (DateTime, Date) are left as they are.
   override timestampText(expr: string): string {
     return `replaceRegexpOne(toString(${expr}), ${this.quoteString(String.raw`(\.\d*[1-9])0+$|\.0+$`)}, ${this.quoteString(String.raw`\1`)})`;
+  }
+
+  // --- ingestion (files, mapping, time, dedupe, identity) ---
+  // No transactions: a load is made idempotent instead (see ingest.ts and docs/engines.md).
+  override hasTransactions(): boolean {
+    return false;
+  }
+  timeZoneNames(): string {
+    return 'SELECT time_zone AS name FROM system.time_zones';
+  }
+  describeFile(path: string, format: 'csv' | 'tsv' | 'jsonl' | 'parquet', opts: { delimiter?: string }): string {
+    const p = this.quoteString(path);
+    if (format === 'jsonl') return `SELECT 'json_line' AS column_name`;
+    // (DESCRIBE cannot be a subquery here: its rows name the column `name`.)
+    if (format === 'parquet') return `DESCRIBE TABLE file(${p}, 'Parquet')`;
+    const { fields } = this.csvLine('l', opts.delimiter ?? (format === 'tsv' ? '\t' : ','));
+    return `SELECT arrayJoin(${fields}) AS column_name FROM (SELECT if(endsWith(line, '\r'), substring(line, 1, length(line) - 1), line) AS l FROM file(${p}, 'LineAsString') LIMIT 1)`;
+  }
+  // The reader numbers the file's rows (file() gives each line's number as _row_number).
+  override filePosition(): string | null {
+    return '__pos';
+  }
+  rowPosition(): string {
+    return '__pos';
+  }
+  collectMalformed(table: string, path: string, format: 'csv' | 'tsv', opts: { delimiter?: string; columns: string[] }): { check: string | null; insert: string } {
+    const { fields, valid } = this.csvLine('l', opts.delimiter ?? (format === 'tsv' ? '\t' : ','));
+    const n = opts.columns.length;
+    return {
+      check: null,
+      insert: `INSERT INTO ${table} SELECT __line + 1, l, if(${valid}, concat('expected ${n} fields, found ', toString(length(${fields}))), 'unterminated or misplaced quote')
+        FROM ${this.csvLines(this.quoteString(path))} WHERE NOT (${valid} AND length(${fields}) = ${n}) ORDER BY __line`,
+    };
+  }
+  // No temporary views: a temporary table holds the rows instead.
+  override tempView(name: string, select: string): string[] {
+    return [`DROP TABLE IF EXISTS ${name}`, `CREATE TEMPORARY TABLE ${name} AS ${select}`];
+  }
+  override dropTempView(name: string): string {
+    return `DROP TABLE IF EXISTS ${name}`;
+  }
+  override tsMinusDays(ts: string, days: string): string {
+    return `${ts} - toIntervalDay(${days})`;
+  }
+  trimmedText(q: string): string {
+    return `nullif(trimBoth(${q}), '')`;
+  }
+  jsonValid(expr: string): string {
+    return `isValidJSON(${expr})`;
+  }
+  // Strings unquoted, other scalars as their JSON text, JSON null and absent paths as NULL.
+  jsonExtractTexts(expr: string, paths: string[], bind: (v: string) => string): string {
+    const one = (path: string) => {
+      const k = [expr, ...path.split('.').map((x) => bind(x))].join(', ');
+      return `if(JSONType(${k}) = 'String', JSONExtractString(${k}), if(JSONType(${k}) = 'Null', NULL, JSONExtractRaw(${k})))`;
+    };
+    return `if(isValidJSON(${expr}), [${paths.map(one).join(', ')}], [])`;
+  }
+  inList(values: readonly string[], expr: string): string {
+    return `has([${this.stringList(values)}], ${expr})`;
+  }
+  enumOf(_values: readonly string[], expr: string): string {
+    return expr;
+  }
+  // round() rounds halves to even on floats; DuckDB rounds them away from zero.
+  override roundToInt(expr: string): string {
+    return `CAST(if(${expr} < 0, -floor(-${expr} + 0.5), floor(${expr} + 0.5)) AS Nullable(Int32))`;
+  }
+  smallCode(expr: string): string {
+    return `CAST(${expr} AS Nullable(UInt8))`;
+  }
+  rowJson(columns: string[]): string {
+    return `formatRowNoNewline('JSONEachRow', ${columns.map((c) => this.quoteIdent(c)).join(', ')})`;
+  }
+  // The values as one tuple's text (NULL shown as NULL), hashed.
+  override rowHash(exprs: string[]): string {
+    return `cityHash64(toString(tuple(${exprs.join(', ')})))`;
+  }
+  // Aggregates skip NULL arguments here; wrapped in a tuple, a NULL value on the latest row is kept.
+  override argMax(expr: string, by: string): string {
+    return `tupleElement(argMax(tuple(${expr}), ${by}), 1)`;
+  }
+  override latestNonNull(expr: string, by: string[]): string {
+    return `argMax(${expr}, tuple(${by.join(', ')}))`;
+  }
+  override orderedList(expr: string, orderBy: string[]): string {
+    return `arrayMap(x -> x.2, arraySort(groupArray((tuple(${orderBy.join(', ')}), ${expr}))))`;
+  }
+  override boolOr(cond: string): string {
+    return `max(${cond})`;
+  }
+  override arrayContains(arr: string, value: string): string {
+    return `has(${arr}, ${value})`;
+  }
+  override arraySortedAppend(arr: string, value: string): string {
+    return `arraySort(arrayPushBack(${arr}, ${value}))`;
+  }
+  override regexpExtract(expr: string, pattern: string, group: number): string {
+    return `regexpExtract(${expr}, ${pattern}, ${group})`;
+  }
+  override tryIsoOffsetToUtc(expr: string): string {
+    const iso = String.raw`^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|z|[+-]\d{2}(:?\d{2})?)$`;
+    return `if(match(${expr}, ${this.quoteString(iso)}), parseDateTime64BestEffortOrNull(${expr}, 6, 'UTC'), NULL)`;
+  }
+  override tryDate(expr: string): string {
+    return `if(match(${expr}, ${this.quoteString(String.raw`^\d{4}-\d{2}-\d{2}$`)}), toDate32(parseDateTime64BestEffortOrNull(${expr}, 0, 'UTC')), NULL)`;
+  }
+  // No UPDATE … FROM, and a mutation sees neither temporary tables nor joins: the new values go into a
+  // plain table first, and each row finds its own by key (sorted arrays of (key, value) pairs).
+  // A column of the sorting key cannot be updated: those rows are deleted and inserted again, changed.
+  override updateFrom(table: string, sets: Array<[col: string, expr: string]>, from: string, alias: string, keys: Array<[tableCol: string, fromCol: string]>, where?: string, rowKey: string[] = []): string[] {
+    const tmp = this.quoteIdent(`__update_${table}`);
+    const on = keys.map(([t, f]) => `${table}.${t} = ${alias}.${f}`).join(' AND ');
+    if (sets.some(([c]) => rowKey.includes(c))) {
+      const rows = this.quoteIdent(`__update_rows_${table}`);
+      return [
+        `DROP TABLE IF EXISTS ${rows}`,
+        `CREATE TEMPORARY TABLE ${rows} AS SELECT ${table}.* REPLACE (${sets.map(([c, e]) => `${e} AS ${c}`).join(', ')}) FROM ${table} JOIN ${from} ${alias} ON ${on}${where ? ` WHERE ${where}` : ''}`,
+        ...this.deleteWhere(table, '', `${on}${where ? ` AND ${where}` : ''}`, rowKey, `${from} ${alias}`),
+        `INSERT INTO ${table} SELECT * FROM ${rows}`,
+        `DROP TABLE ${rows}`,
+      ];
+    }
+    const k = keys.map((_, i) => `__k${i}`).join(', ');
+    const pairs = (i: number) => `(SELECT arraySort(groupArray((tuple(${k}), __v${i}))) FROM ${tmp})`;
+    const tableKey = `tuple(${keys.map(([t]) => t).join(', ')})`;
+    return [
+      `DROP TABLE IF EXISTS ${tmp}`,
+      `CREATE TABLE ${tmp} ENGINE = Memory AS SELECT DISTINCT ${keys.map(([, f], i) => `${alias}.${f} AS __k${i}`).join(', ')}, ${sets.map(([, e], i) => `${e} AS __v${i}`).join(', ')}
+        FROM ${from} ${alias} JOIN ${table} ON ${on}${where ? ` WHERE ${where}` : ''}`,
+      `ALTER TABLE ${table} UPDATE ${sets.map(([c], i) => `${c} = arrayElement(arrayMap(x -> x.2, ${pairs(i)}), indexOf(arrayMap(x -> x.1, ${pairs(i)}), ${tableKey}))`).join(', ')}
+        WHERE ${tableKey} IN (SELECT tuple(${k}) FROM ${tmp})`,
+      `DROP TABLE ${tmp}`,
+    ];
+  }
+  // No correlated subquery: the positions of the malformed lines, as an array.
+  override malformedBefore(row: string, header: number, malformedTable: string): string {
+    return `arrayCount(v -> v <= ${row}, (SELECT groupArray(vb) FROM (SELECT line - ${header} - row_number() OVER (ORDER BY line) AS vb FROM ${malformedTable})))`;
+  }
+  override needsZoneList(): boolean {
+    return true;
+  }
+  override quantilesDisc(expr: string, levels: number[]): string {
+    return `quantilesExactLow(${levels.join(', ')})(${expr})`;
   }
 }
