@@ -80,7 +80,7 @@ export async function ingest(engine: Engine, loaded: LoadedConfig, pz: Pseudonym
     const other = [...sources.filter((s) => s.kind !== 'file').map((s) => `${s.name} (${s.kind})`), ...connectors.map((c) => `${c.name} (${c.kind})`)];
     const copy = `ingest with DuckDB (\`learnpipe ingest\`) and copy with \`learnpipe copy-to-clickhouse\`, then \`learnpipe run --engine clickhouse --no-ingest\``;
     if (other.length) {
-      throw new EngineSetupError(`ingestion into ${engine.dialect.name} reads file sources only; ${other.join(', ')} load through DuckDB: ${copy} (or ingest only the file sources with --sources)`);
+      throw new EngineSetupError(`ingestion into ${engine.dialect.name} reads file sources only; ${other.join(', ')} load through DuckDB: ${copy} (or ingest only the file sources: \`learnpipe ingest --source <name>…\`)`);
     }
     if (sources.length && engine.readsLocalFiles === false) {
       throw new EngineSetupError(

@@ -89,12 +89,13 @@ function targetSelect(source: FileSourceConfig, loadId: number): { table: string
 /** The source's watermark before this load, its lookback, and the time before which rows are too late. */
 async function watermarkOf(engine: Engine, config: PipelineConfig, source: FileSourceConfig): Promise<{ wmBefore: string | null; lookback: number; lateCutoff: string | null }> {
   // Watermark: the newest event time accepted so far; rows older than it minus the lookback are rejected.
-  const wm = await engine.one<{ w: unknown }>(`SELECT watermark_utc AS w FROM watermarks WHERE source = $1`, [source.name]);
+  // Timestamps are read as text (a JS Date would drop microseconds).
+  const wm = await engine.one<{ w: unknown }>(`SELECT ${engine.dialect.timestampText('watermark_utc')} AS w FROM watermarks WHERE source = $1`, [source.name]);
   const wmBefore = ts(wm?.w ?? null);
   const lookback = source.lookback_days ?? config.defaults.lookback_days;
   let lateCutoff: string | null = null;
   if (wmBefore && source.target === 'events') {
-    const r = await engine.one<{ c: unknown }>(`SELECT ${engine.dialect.tsMinusDays(`CAST($1 AS ${engine.dialect.sqlType('timestamp')})`, '$2')} AS c`, [wmBefore, lookback]);
+    const r = await engine.one<{ c: unknown }>(`SELECT ${engine.dialect.timestampText(engine.dialect.tsMinusDays(`CAST($1 AS ${engine.dialect.sqlType('timestamp')})`, '$2'))} AS c`, [wmBefore, lookback]);
     lateCutoff = ts(r?.c);
   }
   return { wmBefore, lookback, lateCutoff };
@@ -198,7 +199,7 @@ export async function loadFile(
     }
     // A content id made from the name (sources that know content by title only) is redacted with it.
     const idCol = f === 'object_name' ? 'object_id' : 'course_id';
-    if (found) await engine.run(d.update(MAPPED, `${f} = ${piiRedactSql(f, undefined, d)}, ${idCol} = CASE WHEN ${idCol} LIKE 'name:%' THEN 'name:' || lower(${piiRedactSql(f, undefined, d)}) ELSE ${idCol} END`, piiFindSql(f, undefined, d)));
+    if (found) await engine.run(d.update(MAPPED, `${f} = ${piiRedactSql(f, undefined, d)}, ${idCol} = CASE WHEN ${idCol} LIKE 'name:%' THEN 'name:' || ${d.lowerText(piiRedactSql(f, undefined, d))} ELSE ${idCol} END`, piiFindSql(f, undefined, d)));
     piiRedacted += found;
   }
   // The staged rows with their position in the file (a view, or a table where views cannot be temporary:
@@ -326,8 +327,8 @@ export async function loadFile(
     `SELECT count(*) AS staged, count(*) FILTER (WHERE m.__check IS NOT NULL) AS mapped_rejects,
        count(*) FILTER (WHERE ${ok} AND m.__dst_gap) AS dst_gap,
        count(*) FILTER (WHERE ${ok} AND m.__dst_overlap) AS dst_overlap
-       ${spec.time ? `, min(m.${spec.time}) FILTER (WHERE ${ok}) AS min_t,
-         max(m.${spec.time}) FILTER (WHERE ${ok}) AS max_t,
+       ${spec.time ? `, ${d.timestampText(`min(m.${spec.time}) FILTER (WHERE ${ok})`)} AS min_t,
+         ${d.timestampText(`max(m.${spec.time}) FILTER (WHERE ${ok})`)} AS max_t,
          count(*) FILTER (WHERE ${ok} AND m.${spec.time} < CAST($1 AS ${d.sqlType('timestamp')})) AS late` : ''},
        (SELECT count(*) FROM ${MALFORMED}) AS malformed,
        (SELECT count(*) FROM __class WHERE status = 'duplicate') AS duplicates,

@@ -192,7 +192,7 @@ class Builder {
     const aliases = this.config.content.aliases;
     const keys = Object.keys(aliases).sort();
     const canonical = keys.length ? `CASE ${name} ${keys.map((k) => `WHEN ${this.bind(k)} THEN ${this.bind(aliases[k])}`).join(' ')} ELSE ${name} END` : name!;
-    return { id: `CASE WHEN ${name} IS NOT NULL THEN 'name:' || lower(${canonical}) END`, name };
+    return { id: `CASE WHEN ${name} IS NOT NULL THEN 'name:' || ${this.d.lowerText(canonical)} END`, name };
   }
 
   jsonExtract(): string {
@@ -270,7 +270,7 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
       b.checks.push({ reason: 'score_out_of_range', field: 'score', when: `coalesce(${score} < 0 OR ${score} > ${max}, false)`, detail: `'score ' || ${d.toText(score)} || ' outside 0..' || ${d.toText(max)}` });
       const passedRaw = f.passed ? b.value('passed', f.passed) : null;
       const passed = passedRaw
-        ? `CASE WHEN lower(${passedRaw}) IN (${d.stringList(TRUE_WORDS)}) THEN true WHEN lower(${passedRaw}) IN (${d.stringList(FALSE_WORDS)}) THEN false END`
+        ? `CASE WHEN ${d.lowerText(passedRaw)} IN (${d.stringList(TRUE_WORDS)}) THEN true WHEN ${d.lowerText(passedRaw)} IN (${d.stringList(FALSE_WORDS)}) THEN false END`
         : nul('boolean');
       if (passedRaw) b.checks.push({ reason: 'bad_boolean', field: 'passed', when: `(${passedRaw} IS NOT NULL AND ${passed} IS NULL)`, detail: `'not a yes/no value: ' || ${passedRaw}` });
       const obj = f.object ? b.object('object', f.object) : null;
@@ -296,7 +296,7 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
         ['enrolled_at', t('enrolled_at')],
         ['due_at', t('due_at')],
         ['completed_at', t('completed_at')],
-        ['status', f.status ? `lower(${b.value('status', f.status)})` : nul('varchar')],
+        ['status', f.status ? d.lowerText(b.value('status', f.status)) : nul('varchar')],
       );
       break;
     }
@@ -305,7 +305,7 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
       b.checks.push({ reason: 'bad_date', field: 'effective_from', when: `${from} IS NULL`, detail: `'effective_from is empty or unreadable'` });
       const to = f.effective_to ? b.time('effective_to', f.effective_to, true) : nul('date');
       const text = (k: 'employment_status' | 'role_level' | 'department' | 'performance_rating' | 'salary_band', lower = false) =>
-        f[k] ? (lower ? `lower(${b.value(k, f[k]!)})` : b.value(k, f[k]!)) : nul('varchar');
+        f[k] ? (lower ? d.lowerText(b.value(k, f[k]!)) : b.value(k, f[k]!)) : nul('varchar');
       if (f.email) out.push(['r_email', b.key('email', 'email', f.email, 'fields.email')]);
       out.push(
         ['effective_from', from],

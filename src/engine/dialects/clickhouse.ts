@@ -386,4 +386,8 @@ export class ClickHouseDialect extends Dialect {
   override quantilesDisc(expr: string, levels: number[]): string {
     return `quantilesExactLow(${levels.join(', ')})(${expr})`;
   }
+  // lower() changes ASCII letters only here.
+  override lowerText(expr: string): string {
+    return `lowerUTF8(${expr})`;
+  }
 }

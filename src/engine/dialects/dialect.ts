@@ -284,4 +284,8 @@ export abstract class Dialect {
   quantilesDisc(expr: string, levels: number[]): string {
     return `quantile_disc(${expr}, [${levels.join(', ')}])`;
   }
+  /** A text in lower case (every letter, not only ASCII). */
+  lowerText(expr: string): string {
+    return `lower(${expr})`;
+  }
 }
