@@ -58,6 +58,8 @@ test('ClickHouse: every default feature, tiles and sessions equal DuckDB’s', {
       ['B', '2024-01-02 08:00:00', 'view', 'c1', 5],
       ['B', '2024-01-02 08:00:00', 'submit', 'c1', 0.1], // same instant
       ['B', '2023-12-20 08:00:00', 'forum_post', null, 2.25],
+      // Day sums are added up to the nanosecond: rounded, not truncated (5 days: 5 ns apart).
+      ...[1, 2, 3, 4, 5].map((day): Ev => ['F', `2024-01-0${day} 08:00:00`, 'view', 'c1', 0.1234567895]),
     ]);
     await addAssessments(duck, [
       ['A', '2024-01-04 12:00:00', 8, 10, true],
@@ -72,7 +74,7 @@ test('ClickHouse: every default feature, tiles and sessions equal DuckDB’s', {
       ['C', '2023-06-01', '2024-01-03', 'active', 'L1', 'M', '2023-06-01'],
       ['C', '2024-01-03', null, 'terminated', 'L1', 'M', '2023-06-01'],
     ]);
-    await addUsers(duck, ['A', 'B', 'C', 'Z']); // Z: no history at all
+    await addUsers(duck, ['A', 'B', 'C', 'F', 'Z']); // Z: no history at all
     await runBoth(duck, ch, ['2024-01-02', '2024-01-06', '2024-01-10'], 'full');
     // (Hand-checked, so that agreement is not agreement on empty or NULL results.)
     const a = await ch.one<Record<string, unknown>>(`SELECT total_events, sessions, attempts_per_quiz, trend_7d, tenure_days, manager_team_size, role_level FROM features WHERE user_id = 'A' AND cutoff = '2024-01-10 00:00:00'`);
