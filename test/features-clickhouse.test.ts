@@ -1,6 +1,6 @@
 // The features stage on ClickHouse (chdb) gives the same tiles and features as on DuckDB: the same
 // warehouse is built in DuckDB, its canonical tables are copied into chdb, and both engines run
-// updateTiles and computeFeatures (full, then incremental after a second load with late events).
+// updateTiles, buildSpine and computeFeatures (full, then incremental after a second load with late events).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { updateTiles } from '../src/features/tiles.js';
@@ -14,7 +14,7 @@ import { assertSameRows, chdbMissing, chdbWarehouse, copyTables, tableRows } fro
 
 const skip = chdbMissing ?? false;
 const SPECS = resolveFeatures(featuresSchema.parse({}).definitions);
-const SOURCES = ['events', 'loads', 'assessments', 'hr_records'];
+const SOURCES = ['events', 'loads', 'assessments', 'hr_records', 'users'];
 const TILES = ['user_day', 'sessions', 'quiz_first_starts', 'user_day_assessments'];
 
 async function addUsers(engine: Engine, users: string[]): Promise<void> {
@@ -22,16 +22,19 @@ async function addUsers(engine: Engine, users: string[]): Promise<void> {
 }
 
 /**
- * Runs tiles and features on DuckDB, copies the source tables into ClickHouse with the spine (buildSpine
- * has no ClickHouse rendering yet), runs the same there, and compares every tile table and the features.
+ * Runs tiles, spine and features on DuckDB, copies the source tables into ClickHouse, runs the same
+ * there, and compares every tile table, the spine and the features.
  */
 async function runBoth(duck: Engine, ch: ClickHouseEngine, dates: string[], expectMode: 'full' | 'incremental'): Promise<void> {
+  const spine = spineSchema.parse({ dates, population: 'all_users' });
   const tiles = await updateTiles(duck, { sessionGapMinutes: 30 });
-  await buildSpine(duck, spineSchema.parse({ dates, population: 'all_users' }), '2030-01-01');
+  await buildSpine(duck, spine, '2030-01-01');
   const features = await computeFeatures(duck, SPECS);
-  await copyTables(duck, ch, [...SOURCES, 'spine']);
+  await copyTables(duck, ch, SOURCES);
   const chTiles = await updateTiles(ch, { sessionGapMinutes: 30 });
+  await buildSpine(ch, spine, '2030-01-01');
   const chFeatures = await computeFeatures(ch, SPECS);
+  assertSameRows(await tableRows(duck, 'spine'), await tableRows(ch, 'spine'), 'spine');
   assert.equal(tiles.mode, expectMode);
   assert.deepEqual(chTiles, tiles, 'tile update summary');
   assert.deepEqual(chFeatures, features, 'feature update summary');
