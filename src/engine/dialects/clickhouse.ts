@@ -39,9 +39,11 @@ export class ClickHouseDialect extends Dialect {
   override typeMatches(type: ColumnType, nullable: boolean, reported: string): boolean {
     return reported === this.columnType(type, nullable);
   }
-  // toDecimal128 of a float truncates (1234.1 → 1234.099999999); through its shortest text it rounds as DuckDB does.
+  // toDecimal128 of a float truncates (1234.1 → 1234.099999999), and so does parsing text with more than
+  // 9 decimals (0.1234567895 → 0.123456789, DuckDB: 0.123456790): rounded to 9 decimals first, then
+  // through its shortest text, it rounds as DuckDB does (ties aside: round() goes to even on floats).
   override exactDecimal(expr: string): string {
-    return `toDecimal128(toString(${expr}), 9)`;
+    return `toDecimal128(toString(round(${expr}, 9)), 9)`;
   }
   override orderedStringAgg(expr: string, sep: string, orderBy: string): string {
     return `arrayStringConcat(arrayMap(x -> x.2, arraySort(x -> x.1, groupArray((${orderBy}, ${expr})))), ${this.quoteString(sep)})`;

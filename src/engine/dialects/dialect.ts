@@ -142,7 +142,7 @@ export abstract class Dialect {
   /** A FROM clause continuation giving each row once per value, the value in column `column`. */
   abstract eachValue(column: string, values: number[]): string;
   /**
-   * SELECT day, k: every day from `from` to `to` (timestamps, both included) with the k of the first row
+   * SELECT day, k: every day from `from` to `to` (dates as text, both included) with the k of the first row
    * of `lookups` (pd DATE, k) whose pd is after the day; days on or after the last pd are left out.
    */
   abstract daysBeforeLookups(from: string, to: string, lookups: string): string;
