@@ -14,6 +14,7 @@ import { ClickHouseEngine } from '../src/engine/clickhouse.js';
 import { copyWarehouse } from '../src/engine/copy.js';
 import { ensureWarehouse } from '../src/schema/warehouse.js';
 import { runPipeline } from '../src/pipeline.js';
+import { replayRun } from '../src/quality/history.js';
 import type { Engine, Row } from '../src/engine/engine.js';
 import { tmpDir, TEST_KEY_HEX } from './helpers/tmp.js';
 import { assertSameRows, chdbMissing, tableRows } from './helpers/engines.js';
@@ -52,6 +53,12 @@ test('the demo data set gives the same canonical tables, features, labels and tr
     const again = await runPipeline(ch, { asOf: duckRun.summary.as_of, ingest: false });
     assert.deepEqual(outputs.map(sha256), first);
     assert.ok(again.qa.some((x) => x.check_name === 'feature_drift' && x.status === 'pass' && x.value === 0), 'drift measured against the previous run: none');
+    // Replay rebuilds each engine's run on a scratch copy (tiles from scratch, the baseline model refitted): same bytes.
+    for (const [cfg, runId] of [[loaded, duckRun.summary.run_id], [ch, again.run_id]] as const) {
+      const r = await replayRun(cfg, runId);
+      assert.deepEqual(r.different, [], `${cfg.config.engine.kind}: replay of ${runId}`);
+      assert.ok(r.compared >= 8, `${r.compared} files compared`);
+    }
 
     const d = await DuckDBEngine.open(path.join(dir, 'warehouse.duckdb'));
     const c = await ClickHouseEngine.open({ mode: 'chdb', path: path.join(dir, 'warehouse.chdb') });

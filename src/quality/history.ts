@@ -9,6 +9,8 @@ import { chdbPath, clickhouseServerUrl, openWarehouse, writeDataOutputs } from '
 import { ClickHouseEngine } from '../engine/clickhouse.js';
 import { EngineSetupError, type Engine } from '../engine/engine.js';
 import { buildModelingTables } from '../modeling.js';
+import { evaluateTrainingTable } from '../model/evaluate.js';
+import { ModelError } from '../model/types.js';
 import { resolveFeatures } from '../features/library.js';
 import { definitionHash } from '../labels/labels.js';
 import { runQaChecks, type QaResult } from './checks.js';
@@ -115,6 +117,15 @@ export async function replayRun(loaded: LoadedConfig, runId: string): Promise<{ 
     const out = path.join(work, 'out');
     mkdirSync(out, { recursive: true });
     await writeDataOutputs(engine, loaded, out, manifest.as_of, modeling);
+    // The baseline model's files are data outputs too: refit them as the run did (seeded, so the same bytes).
+    const ev = loaded.config.training?.evaluate;
+    if (ev?.enabled && modeling?.summary.training) {
+      try {
+        await evaluateTrainingTable({ trainingParquet: path.join(out, 'training.parquet'), outDir: out, config: { loss: ev.loss, class_weight: ev.class_weight, l2: ev.l2, calibration: ev.calibration } });
+      } catch (err) {
+        if (!(err instanceof ModelError)) throw err;
+      }
+    }
     const identical: string[] = [];
     const different: string[] = [];
     for (const o of manifest.outputs.filter((x) => !RUN_DESCRIPTION_FILES.includes(x.path))) {

@@ -45,6 +45,11 @@ export class ClickHouseDialect extends Dialect {
   override exactDecimal(expr: string): string {
     return `toDecimal128(toString(round(${expr}, 9)), 9)`;
   }
+  // ClickHouse's parallel aggregation merges partial sums in any order: a float sum of three or more values
+  // could differ in its last bit between two runs, so the sum is exact, in decimals, and then a float.
+  override floatSum(expr: string, filter?: string): string {
+    return `toFloat64(sum(${this.exactDecimal(expr)})${filter ? ` FILTER (WHERE ${filter})` : ''})`;
+  }
   override orderedStringAgg(expr: string, sep: string, orderBy: string): string {
     return `arrayStringConcat(arrayMap(x -> x.2, arraySort(x -> x.1, groupArray((${orderBy}, ${expr})))), ${this.quoteString(sep)})`;
   }

@@ -47,6 +47,13 @@ export abstract class Dialect {
   exactDecimal(expr: string): string {
     return `CAST(${expr} AS DECIMAL(38, 9))`;
   }
+  /**
+   * The sum of a DOUBLE expression (over the rows where filter holds), the same whatever order the rows are added in. DuckDB: its sum (a
+   * tile sums the few events of one learner-day, which the tests find stable run to run).
+   */
+  floatSum(expr: string, filter?: string): string {
+    return `sum(${expr})${filter ? ` FILTER (WHERE ${filter})` : ''}`;
+  }
   /** The texts of a group joined by sep in the order of orderBy. */
   orderedStringAgg(expr: string, sep: string, orderBy: string): string {
     return `string_agg(${expr}, ${this.quoteString(sep)} ORDER BY ${orderBy})`;
