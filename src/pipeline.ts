@@ -57,14 +57,24 @@ export interface RunSummary {
   outputs: string[];
 }
 
+/** chdb's data folder: engine.clickhouse.path, or the warehouse path with .chdb for .duckdb. */
+export function chdbPath(loaded: LoadedConfig): string {
+  return resolvePath(loaded, loaded.config.engine.clickhouse.path ?? loaded.config.warehouse.replace(/\.duckdb$/, '') + '.chdb');
+}
+
+/** Whether the configured engine is a ClickHouse server (not chdb in-process). */
+export function clickhouseServerUrl(loaded: LoadedConfig): string | undefined {
+  return loaded.config.engine.kind === 'clickhouse' ? (loaded.config.engine.clickhouse.url ?? process.env.LEARNPIPE_CLICKHOUSE_URL) : undefined;
+}
+
 /** Opens the configured engine (DuckDB by default, ClickHouse when engine.kind says so) without touching the schema. */
 export async function openEngine(loaded: LoadedConfig): Promise<Engine> {
   const e = loaded.config.engine;
   if (e.kind === 'clickhouse') {
     const ch = e.clickhouse;
-    const url = ch.url ?? process.env.LEARNPIPE_CLICKHOUSE_URL;
+    const url = clickhouseServerUrl(loaded);
     if (url) return ClickHouseEngine.open({ mode: 'server', url, database: ch.database, username: ch.user, password: process.env[ch.password_env] ?? '', cluster: ch.cluster ?? null });
-    const dir = resolvePath(loaded, ch.path ?? loaded.config.warehouse.replace(/\.duckdb$/, '') + '.chdb');
+    const dir = chdbPath(loaded);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     return ClickHouseEngine.open({ mode: 'chdb', path: dir });
   }

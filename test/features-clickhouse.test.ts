@@ -1,6 +1,6 @@
 // The features stage on ClickHouse (chdb) gives the same tiles and features as on DuckDB: the same
 // warehouse is built in DuckDB, its canonical tables are copied into chdb, and both engines run
-// updateTiles and computeFeatures (full, then incremental after a second load with late events).
+// updateTiles, buildSpine and computeFeatures (full, then incremental after a second load with late events).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { updateTiles } from '../src/features/tiles.js';
@@ -14,7 +14,7 @@ import { assertSameRows, chdbMissing, chdbWarehouse, copyTables, tableRows } fro
 
 const skip = chdbMissing ?? false;
 const SPECS = resolveFeatures(featuresSchema.parse({}).definitions);
-const SOURCES = ['events', 'loads', 'assessments', 'hr_records'];
+const SOURCES = ['events', 'loads', 'assessments', 'hr_records', 'users'];
 const TILES = ['user_day', 'sessions', 'quiz_first_starts', 'user_day_assessments'];
 
 async function addUsers(engine: Engine, users: string[]): Promise<void> {
@@ -22,16 +22,19 @@ async function addUsers(engine: Engine, users: string[]): Promise<void> {
 }
 
 /**
- * Runs tiles and features on DuckDB, copies the source tables into ClickHouse with the spine (buildSpine
- * has no ClickHouse rendering yet), runs the same there, and compares every tile table and the features.
+ * Runs tiles, spine and features on DuckDB, copies the source tables into ClickHouse, runs the same
+ * there, and compares every tile table, the spine and the features.
  */
 async function runBoth(duck: Engine, ch: ClickHouseEngine, dates: string[], expectMode: 'full' | 'incremental'): Promise<void> {
+  const spine = spineSchema.parse({ dates, population: 'all_users' });
   const tiles = await updateTiles(duck, { sessionGapMinutes: 30 });
-  await buildSpine(duck, spineSchema.parse({ dates, population: 'all_users' }), '2030-01-01');
+  await buildSpine(duck, spine, '2030-01-01');
   const features = await computeFeatures(duck, SPECS);
-  await copyTables(duck, ch, [...SOURCES, 'spine']);
+  await copyTables(duck, ch, SOURCES);
   const chTiles = await updateTiles(ch, { sessionGapMinutes: 30 });
+  await buildSpine(ch, spine, '2030-01-01');
   const chFeatures = await computeFeatures(ch, SPECS);
+  assertSameRows(await tableRows(duck, 'spine'), await tableRows(ch, 'spine'), 'spine');
   assert.equal(tiles.mode, expectMode);
   assert.deepEqual(chTiles, tiles, 'tile update summary');
   assert.deepEqual(chFeatures, features, 'feature update summary');
@@ -58,6 +61,8 @@ test('ClickHouse: every default feature, tiles and sessions equal DuckDB’s', {
       ['B', '2024-01-02 08:00:00', 'view', 'c1', 5],
       ['B', '2024-01-02 08:00:00', 'submit', 'c1', 0.1], // same instant
       ['B', '2023-12-20 08:00:00', 'forum_post', null, 2.25],
+      // Day sums are added up to the nanosecond: rounded, not truncated (5 days: 5 ns apart).
+      ...[1, 2, 3, 4, 5].map((day): Ev => ['F', `2024-01-0${day} 08:00:00`, 'view', 'c1', 0.1234567895]),
     ]);
     await addAssessments(duck, [
       ['A', '2024-01-04 12:00:00', 8, 10, true],
@@ -72,7 +77,7 @@ test('ClickHouse: every default feature, tiles and sessions equal DuckDB’s', {
       ['C', '2023-06-01', '2024-01-03', 'active', 'L1', 'M', '2023-06-01'],
       ['C', '2024-01-03', null, 'terminated', 'L1', 'M', '2023-06-01'],
     ]);
-    await addUsers(duck, ['A', 'B', 'C', 'Z']); // Z: no history at all
+    await addUsers(duck, ['A', 'B', 'C', 'F', 'Z']); // Z: no history at all
     await runBoth(duck, ch, ['2024-01-02', '2024-01-06', '2024-01-10'], 'full');
     // (Hand-checked, so that agreement is not agreement on empty or NULL results.)
     const a = await ch.one<Record<string, unknown>>(`SELECT total_events, sessions, attempts_per_quiz, trend_7d, tenure_days, manager_team_size, role_level FROM features WHERE user_id = 'A' AND cutoff = '2024-01-10 00:00:00'`);

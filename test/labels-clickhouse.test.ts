@@ -1,6 +1,6 @@
 // Spine, labels and the training table on ClickHouse (chdb) give the same rows as on DuckDB. Each
-// warehouse is built on DuckDB with the test helpers, its tables copied into chdb, and both engines run
-// the same stage code. Features are computed on DuckDB and copied over as a table.
+// warehouse is built on DuckDB with the test helpers, its source tables copied into chdb, and both
+// engines run the same stage code from there (tiles and features included).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -14,8 +14,7 @@ import { computeLabel } from '../src/labels/labels.js';
 import { buildTraining } from '../src/training/build.js';
 import { writeModelingOutputs } from '../src/exports/outputs.js';
 import { pipelineConfigSchema } from '../src/config/schema.js';
-import type { LabelSummary } from '../src/labels/labels.js';
-import type { TrainingSummary } from '../src/training/build.js';
+import { buildModelingTables } from '../src/modeling.js';
 import { labelDefSchema, spineSchema, trainingSchema } from '../src/config/modeling.js';
 import { addEvents, addHr, memoryWarehouse, type Ev } from './helpers/warehouse.js';
 import { assertSameRows, chdbMissing, chdbWarehouse, copyTables, tableRows } from './helpers/engines.js';
@@ -23,7 +22,8 @@ import { tmpDir } from './helpers/tmp.js';
 
 const skip = chdbMissing ?? false;
 const AS_OF = '2024-04-01';
-const SPECS = resolveFeatures(['total_events', { kind: 'events', window_days: 7 }, 'recency', 'total_time', 'role_level']);
+const SPECS_INPUT = ['total_events', { kind: 'events', window_days: 7 }, 'recency', 'total_time', 'role_level'] as const;
+const SPECS = resolveFeatures([...SPECS_INPUT]);
 
 /** 30 learners with events on a regular pattern, enrolments (some withdrawn) and HR records (some leavers). */
 async function duckWarehouse(): Promise<Engine> {
@@ -33,7 +33,7 @@ async function duckWarehouse(): Promise<Engine> {
   users.forEach((u, i) => {
     for (let d = 0; d < 90; d++) {
       if ((i + d) % (i % 3 === 0 ? 9 : 2) !== 0) continue;
-      // Microseconds in some timestamps: label and row ids hash timestamps as text.
+      // Sub-second times on odd learners: window bounds must compare them the same way on both engines.
       const ts = new Date(Date.UTC(2024, 0, 1 + d, 10, 0, 0, i)).toISOString().slice(0, 23).replace('T', ' ') + (i % 2 ? '250' : '');
       ev.push([u, ts, d % 5 === 0 ? 'fail' : 'view', `o${d % 4}`, ((i * d) % 13) + 0.25]);
     }
@@ -44,7 +44,8 @@ async function duckWarehouse(): Promise<Engine> {
     await duck.run(`INSERT INTO enrollments VALUES ($1, 'c1', CAST($2 AS TIMESTAMP), CAST($3 AS TIMESTAMP), CAST($4 AS TIMESTAMP), $5, 'test', 1)`, [
       u,
       `2024-01-0${1 + (i % 9)} 13:00:00.5`,
-      `2024-02-${10 + (i % 15)} 00:00:00`,
+      // Due times end completion windows, and label ids hash window ends as text: some have a fraction.
+      `2024-02-${10 + (i % 15)} 00:00:00${i % 2 ? '.25' : ''}`,
       i % 4 === 0 ? null : `2024-02-${String(5 + (i % 20)).padStart(2, '0')} 08:00:00`,
       i % 4 === 0 ? 'withdrawn' : 'completed',
     ]);
@@ -56,19 +57,12 @@ async function duckWarehouse(): Promise<Engine> {
   return duck;
 }
 
-/** A chdb warehouse holding the DuckDB warehouse's source tables and tiles. */
+/** A chdb warehouse holding the DuckDB warehouse's source tables, with its own tiles. */
 async function chdbCopy(duck: Engine): Promise<ClickHouseEngine> {
   const ch = await chdbWarehouse();
-  await copyTables(duck, ch, ['users', 'events', 'enrollments', 'hr_records', 'loads', 'user_day']);
+  await copyTables(duck, ch, ['users', 'events', 'enrollments', 'hr_records', 'loads']);
+  await updateTiles(ch, { sessionGapMinutes: 30 });
   return ch;
-}
-
-/** Copies DuckDB's `features` table (made by computeFeatures) into chdb through Parquet. */
-async function copyFeatures(duck: Engine, ch: ClickHouseEngine): Promise<void> {
-  const file = path.join(tmpDir('learnpipe-features-'), 'features.parquet');
-  await duck.run(`COPY features TO ${duck.dialect.quoteString(file)} (FORMAT parquet)`);
-  await ch.run(`DROP TABLE IF EXISTS features`);
-  await ch.run(`CREATE TABLE features ENGINE = MergeTree ORDER BY tuple() AS SELECT * FROM file(${ch.dialect.quoteString(file)}, 'Parquet')`);
 }
 
 const SPINES = {
@@ -150,8 +144,7 @@ test('chdb: the training table (splits, sample weights, sampling, sensitive colu
         spineKind = c.spine;
         await buildSpine(duck, spineSchema.parse(SPINES[c.spine]), AS_OF);
         await buildSpine(ch, spineSchema.parse(SPINES[c.spine]), AS_OF);
-        await computeFeatures(duck, SPECS, { full: true });
-        await copyFeatures(duck, ch);
+        for (const e of [duck, ch]) await computeFeatures(e, SPECS, { full: true });
       }
       const def = labelDefSchema.parse(LABELS.find((l) => l.name === c.label));
       const la = await computeLabel(duck, def, '2024-03-01');
@@ -173,19 +166,26 @@ test('chdb: the training table (splits, sample weights, sampling, sensitive colu
   }
 });
 
-test('chdb: published outputs are byte-identical run to run; training.parquet holds DuckDB\'s rows in its order', { skip }, async () => {
+test('chdb: the modelling stages end to end, and their published files (byte-identical run to run)', { skip }, async () => {
   const duck = await duckWarehouse();
   const ch = await chdbCopy(duck);
   try {
-    const config = pipelineConfigSchema.parse({ spine: SPINES.dates, labels: [LABELS[0]], training: { label: 'quiet', imbalance: { method: 'smote' }, csv: true } });
-    const ctx = { asOf: '2024-03-01', specs: SPECS, labels: [] as LabelSummary[], training: null as TrainingSummary | null };
-    for (const e of [duck, ch]) {
-      await buildSpine(e, config.spine!, AS_OF);
-      if (e === duck) await computeFeatures(duck, SPECS, { full: true });
-      else await copyFeatures(duck, ch);
-      ctx.labels = [await computeLabel(e, config.labels[0], ctx.asOf)];
-      ctx.training = await buildTraining(e, config.training!, SPECS, ctx.labels[0], ctx.asOf);
-    }
+    const config = pipelineConfigSchema.parse({
+      features: { definitions: SPECS_INPUT },
+      spine: SPINES.every,
+      labels: [LABELS[0], LABELS[2], LABELS[5]],
+      training: { label: 'quiet', imbalance: { method: 'smote' }, csv: true },
+    });
+    const a = (await buildModelingTables(duck, config, AS_OF))!;
+    const b = (await buildModelingTables(ch, config, AS_OF))!;
+    const withoutTimings = (m: typeof a) => ({ ...m.summary, timings: null });
+    assert.deepEqual(withoutTimings(b), withoutTimings(a), 'stage summaries');
+    for (const t of ['spine', 'labels']) assertSameRows(await tableRows(duck, t), await tableRows(ch, t), t);
+    const own = await duck.all(`SELECT * FROM training`);
+    assert.ok(own.some((r) => r.synthetic === true), 'SMOTE rows');
+    assertSameRows(own, await ch.all(`SELECT * FROM training`), 'training');
+
+    const ctx = { asOf: AS_OF, specs: b.specs, labels: b.summary.labels, training: b.summary.training };
     const runs = [tmpDir('learnpipe-out-'), tmpDir('learnpipe-out-')];
     const files = await writeModelingOutputs(ch, config, runs[0], ctx);
     await writeModelingOutputs(ch, config, runs[1], ctx);
@@ -193,7 +193,6 @@ test('chdb: published outputs are byte-identical run to run; training.parquet ho
     // Read back with DuckDB, in file order: the rows and their order are DuckDB's own.
     const read = (name: string) => duck.all(`SELECT * FROM read_parquet(${duck.dialect.quoteString(path.join(runs[0], name))})`);
     const training = await read('training.parquet');
-    const own = await duck.all(`SELECT * FROM training`);
     assert.deepEqual(training.map((r) => r.row_id), own.map((r) => r.row_id), 'row order');
     assertSameRows(own, training, 'training.parquet');
     assertSameRows(await tableRows(duck, 'labels'), await read('labels.parquet'), 'labels.parquet');

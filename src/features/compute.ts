@@ -28,7 +28,7 @@ function everyDays(from: string, to: string, days: number): string[] {
 export async function buildSpine(engine: Engine, spine: SpineConfig, asOf: string): Promise<SpineSummary> {
   const d = engine.dialect;
   const ts = d.sqlType('timestamp');
-  await engine.run(`TRUNCATE TABLE spine`);
+  await engine.run(d.deleteAll('spine'));
   const asOfTs = `CAST($1 AS ${ts})`;
   let select: string | null;
   const params: Array<string | number> = [asOf];

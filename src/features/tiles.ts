@@ -214,10 +214,10 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
   await step(engine, 'tiles: user_day', `INSERT INTO user_day (user_id, day, events, duration_seconds, first_ts, last_ts, sessions_started, session_seconds, new_quiz_objects, ${typeNames.join(', ')})
     SELECT u.user_id, d.day, d.events, d.duration_seconds, d.first_ts, d.last_ts, d.sessions_started, d.session_seconds, coalesce(q.n, 0), ${EVENT_TYPES.map((t) => (present.has(t) ? `d.n_${t}` : '0')).join(', ')}
     FROM (
-      SELECT uid, CAST(ts AS ${DATE}) AS day, count(*) AS events, coalesce(sum(duration_seconds), 0) AS duration_seconds,
+      SELECT uid, CAST(ts AS ${DATE}) AS day, count(*) AS events, coalesce(${d.floatSum('duration_seconds')}, 0) AS duration_seconds,
         min(ts) AS first_ts, max(ts) AS last_ts,
         count(*) FILTER (WHERE is_start) AS sessions_started,
-        coalesce(sum(step_seconds), 0) AS session_seconds
+        coalesce(${d.floatSum('step_seconds')}, 0) AS session_seconds
         ${typeCols}
       FROM __ev WHERE NOT ctx AND NOT single GROUP BY 1, 2
       UNION ALL
@@ -238,7 +238,7 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
   }
   await step(engine, 'tiles: assessments', `INSERT INTO user_day_assessments
     SELECT s.user_id, CAST(s.submitted_at AS ${DATE}) AS day, count(*), count(*) FILTER (WHERE s.passed), count(s.passed),
-      coalesce(sum(s.score / s.max_score) FILTER (WHERE s.max_score > 0), 0), count(*) FILTER (WHERE s.score IS NOT NULL AND s.max_score > 0)
+      coalesce(${d.floatSum('s.score / s.max_score', 's.max_score > 0')}, 0), count(*) FILTER (WHERE s.score IS NOT NULL AND s.max_score > 0)
     FROM assessments s ${full ? '' : 'JOIN __aff_a a ON a.user_id = s.user_id AND s.submitted_at >= a.from_day'}
     GROUP BY 1, 2`);
 

@@ -2,6 +2,7 @@
 // anything is published. Each result names its subject, the measured value and the threshold.
 import { existsSync } from 'node:fs';
 import type { Engine } from '../engine/engine.js';
+import { DuckDBEngine } from '../engine/duckdb.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { DEFAULT_SEVERITY, type QaCheckName, type QaConfig } from '../config/qa.js';
 import { CANONICAL_TABLES, BOOKKEEPING_TABLES, type TableDef } from '../schema/canonical.js';
@@ -200,29 +201,44 @@ export async function runQaChecks(engine: Engine, config: PipelineConfig, qa: Qa
   return out;
 }
 
-/** PSI of a feature between the previous features file and the current table, on the previous deciles. */
+/**
+ * PSI of a feature between the previous features file and the current table, on the previous deciles.
+ * The previous file is local Parquet, read by an in-process DuckDB whatever the warehouse engine; the
+ * current side is binned in the warehouse against those edges, so only a dozen counts travel.
+ */
 export async function featurePsi(engine: Engine, previousParquet: string, column: string): Promise<number | null> {
-  const d = engine.dialect;
-  const q = d.quoteIdent(column);
-  const cols = await engine.all<{ column_name?: string; name?: string }>(d.describeFile(previousParquet, 'parquet', {}));
-  if (!cols.some((c) => (c.column_name ?? c.name) === column)) return null;
-  const prev = d.readFile(previousParquet, 'parquet', {});
-  // The previous deciles (few, distinct) are read out and written into the binning as constants.
-  const decile = await engine.one<{ e: unknown }>(`SELECT ${d.quantilesDisc(`CAST(${q} AS DOUBLE)`, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])} AS e FROM ${prev} p`);
-  const edges = [...new Set(((decile?.e as unknown[] | null) ?? []).filter((x) => x !== null).map(Number))].filter((x) => Number.isFinite(x));
-  const bin = `CAST(CASE WHEN v IS NULL THEN -1 ELSE ${edges.length ? edges.map((e) => `CASE WHEN ${e} < v THEN 1 ELSE 0 END`).join(' + ') : '0'} END AS INTEGER)`;
-  const r = await engine.one<{ psi: number | null }>(
-    `WITH binned AS (
-       SELECT 'prev' AS side, ${bin} AS bin FROM (SELECT CAST(${q} AS DOUBLE) AS v FROM ${prev} p) pv
-       UNION ALL
-       SELECT 'cur' AS side, ${bin} AS bin FROM (SELECT CAST(${q} AS DOUBLE) AS v FROM features) cv),
-     shares AS (
-       SELECT bin, greatest(count(*) FILTER (WHERE side = 'prev') / CAST((SELECT count(*) FILTER (WHERE side = 'prev') FROM binned) AS DOUBLE), 1e-4) AS e,
-         greatest(count(*) FILTER (WHERE side = 'cur') / CAST((SELECT count(*) FILTER (WHERE side = 'cur') FROM binned) AS DOUBLE), 1e-4) AS a
-       FROM binned GROUP BY bin)
-     SELECT sum((a - e) * ln(a / e)) AS psi FROM shares`,
-  );
-  return r?.psi === null || r?.psi === undefined ? null : Number(r.psi);
+  const reader = await DuckDBEngine.open(':memory:');
+  let edges: number[];
+  let prev: Map<number, number>;
+  try {
+    const file = reader.dialect.quoteString(previousParquet);
+    const cols = await reader.all<{ c: string }>(`SELECT name AS c FROM parquet_schema(${file})`);
+    if (!cols.some((c) => c.c === column)) return null;
+    const v = `CAST(${reader.dialect.quoteIdent(column)} AS DOUBLE)`;
+    const e = await reader.one<{ e: number[] | null }>(`SELECT list_sort(list_distinct(quantile_disc(${v}, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]))) AS e FROM read_parquet(${file})`);
+    edges = (e?.e ?? []).map(Number);
+    prev = await binCounts(reader, `(SELECT ${v} AS v FROM read_parquet(${file}))`, edges);
+  } finally {
+    await reader.close();
+  }
+  const cur = await binCounts(engine, `(SELECT CAST(${engine.dialect.quoteIdent(column)} AS DOUBLE) AS v FROM features)`, edges);
+  const total = (m: Map<number, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+  const [nPrev, nCur] = [total(prev), total(cur)];
+  if (!nPrev || !nCur) return null;
+  let psi = 0;
+  for (const bin of [...new Set([...prev.keys(), ...cur.keys()])].sort((a, b) => a - b)) {
+    const expected = Math.max((prev.get(bin) ?? 0) / nPrev, 1e-4);
+    const actual = Math.max((cur.get(bin) ?? 0) / nCur, 1e-4);
+    psi += (actual - expected) * Math.log(actual / expected);
+  }
+  return psi;
+}
+
+/** Rows per bin of column v of a relation: the number of edges below the value, -1 for NULL. */
+async function binCounts(engine: Engine, relation: string, edges: number[]): Promise<Map<number, number>> {
+  const below = edges.length ? edges.map((x) => `CASE WHEN v > ${String(x)} THEN 1 ELSE 0 END`).join(' + ') : '0';
+  const rows = await engine.all<{ bin: number; n: number }>(`SELECT CASE WHEN v IS NULL THEN CAST(-1 AS INTEGER) ELSE CAST(${below} AS INTEGER) END AS bin, count(*) AS n FROM ${relation} AS r GROUP BY 1`);
+  return new Map(rows.map((r) => [Number(r.bin), Number(r.n)]));
 }
 
 function round(v: number): number {

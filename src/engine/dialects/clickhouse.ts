@@ -39,9 +39,16 @@ export class ClickHouseDialect extends Dialect {
   override typeMatches(type: ColumnType, nullable: boolean, reported: string): boolean {
     return reported === this.columnType(type, nullable);
   }
-  // toDecimal128 of a float truncates (1234.1 → 1234.099999999); through its shortest text it rounds as DuckDB does.
+  // toDecimal128 of a float truncates (1234.1 → 1234.099999999), and so does parsing text with more than
+  // 9 decimals (0.1234567895 → 0.123456789, DuckDB: 0.123456790): rounded to 9 decimals first, then
+  // through its shortest text, it rounds as DuckDB does (ties aside: round() goes to even on floats).
   override exactDecimal(expr: string): string {
-    return `toDecimal128(toString(${expr}), 9)`;
+    return `toDecimal128(toString(round(${expr}, 9)), 9)`;
+  }
+  // ClickHouse's parallel aggregation merges partial sums in any order: a float sum of three or more values
+  // could differ in its last bit between two runs, so the sum is exact, in decimals, and then a float.
+  override floatSum(expr: string, filter?: string): string {
+    return `toFloat64(sum(${this.exactDecimal(expr)})${filter ? ` FILTER (WHERE ${filter})` : ''})`;
   }
   override orderedStringAgg(expr: string, sep: string, orderBy: string): string {
     return `arrayStringConcat(arrayMap(x -> x.2, arraySort(x -> x.1, groupArray((${orderBy}, ${expr})))), ${this.quoteString(sep)})`;
@@ -382,9 +389,6 @@ export class ClickHouseDialect extends Dialect {
   }
   override needsZoneList(): boolean {
     return true;
-  }
-  override quantilesDisc(expr: string, levels: number[]): string {
-    return `quantilesExactLow(${levels.join(', ')})(${expr})`;
   }
   // lower() changes ASCII letters only here.
   override lowerText(expr: string): string {

@@ -47,6 +47,13 @@ export abstract class Dialect {
   exactDecimal(expr: string): string {
     return `CAST(${expr} AS DECIMAL(38, 9))`;
   }
+  /**
+   * The sum of a DOUBLE expression (over the rows where filter holds), the same whatever order the rows are added in. DuckDB: its sum (a
+   * tile sums the few events of one learner-day, which the tests find stable run to run).
+   */
+  floatSum(expr: string, filter?: string): string {
+    return `sum(${expr})${filter ? ` FILTER (WHERE ${filter})` : ''}`;
+  }
   /** The texts of a group joined by sep in the order of orderBy. */
   orderedStringAgg(expr: string, sep: string, orderBy: string): string {
     return `string_agg(${expr}, ${this.quoteString(sep)} ORDER BY ${orderBy})`;
@@ -147,7 +154,7 @@ export abstract class Dialect {
   /** A FROM clause continuation giving each row once per value, the value in column `column`. */
   abstract eachValue(column: string, values: number[]): string;
   /**
-   * SELECT day, k: every day from `from` to `to` (timestamps, both included) with the k of the first row
+   * SELECT day, k: every day from `from` to `to` (dates as text, both included) with the k of the first row
    * of `lookups` (pd DATE, k) whose pd is after the day; days on or after the last pd are left out.
    */
   abstract daysBeforeLookups(from: string, to: string, lookups: string): string;
@@ -279,10 +286,6 @@ export abstract class Dialect {
   /** Whether time zone arguments must be constants (then localToUtc and utcToLocal need the list of zones). */
   needsZoneList(): boolean {
     return false;
-  }
-  /** The discrete quantiles (values of the column) at the given levels, as a list. */
-  quantilesDisc(expr: string, levels: number[]): string {
-    return `quantile_disc(${expr}, [${levels.join(', ')}])`;
   }
   /** A text in lower case (every letter, not only ASCII). */
   lowerText(expr: string): string {

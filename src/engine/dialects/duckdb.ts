@@ -64,7 +64,7 @@ export class DuckDBDialect extends Dialect {
   deleteWhere(table: string, alias: string, where: string, _key: string[], using?: string): string[] {
     return [`DELETE FROM ${table}${alias ? ` ${alias}` : ''}${using ? ` USING ${using}` : ''} WHERE ${where}`];
   }
-  rowIdentity(): string {
+  rowIdentity(_key: string[]): string {
     return 'rowid';
   }
   secondsBetween(later: string, earlier: string): string {
