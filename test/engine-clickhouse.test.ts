@@ -107,7 +107,7 @@ test('CLI: copy-to-clickhouse moves a DuckDB warehouse into chdb; chdb ingests f
     await duck2.close();
   }
   // File sources: chdb reads and normalises them itself.
-  const ingest = cli(['--json', 'ingest', '-c', path.join(dir, 'pipeline.yaml')], env);
+  const ingest = cli(['--json', 'ingest', '--engine', 'clickhouse', '-c', path.join(dir, 'pipeline.yaml')], env);
   assert.equal(ingest.code, 0, ingest.stderr);
   assert.equal((JSON.parse(ingest.stdout) as { totals: { accepted: number } }).totals.accepted, 1);
   // Connectors load through DuckDB only: refused before anything is written, with the way through.

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { runDemo } from '../src/cli/demo.js';
 import { loadConfig } from '../src/config/load.js';
 import { DuckDBEngine } from '../src/engine/duckdb.js';
@@ -92,8 +93,12 @@ test('the demo ingested by ClickHouse (chdb) itself reconciles with the ground t
     const verdicts = (qa: typeof chRun.qa) => qa.filter((x) => x.check_name !== 'volume_change').map((x) => `${x.check_name}|${x.subject}|${x.status}`).sort();
     assert.deepEqual(verdicts(chRun.qa), verdicts(duckRun.summary.qa));
 
-    // Again: every file is known by its hash, nothing is loaded, no table changes.
-    const again = await runPipeline(ch, { asOf: duckRun.summary.as_of });
+    // Again, from the command line (`learnpipe run --engine clickhouse`: chdb in the warehouse's folder,
+    // warehouse.chdb, the one used above): every file is known by its hash, nothing is loaded, no table changes.
+    const r = spawnSync(process.execPath, [path.join(import.meta.dirname, '..', 'bin/learnpipe.js'), '--json', 'run', '--engine', 'clickhouse', '-c', path.join(dir, 'pipeline.yaml'), '--as-of', duckRun.summary.as_of], { encoding: 'utf8', env: process.env });
+    assert.equal(r.status, 0, r.stderr);
+    const again = JSON.parse(r.stdout) as { warehouse: string; ingest: { totals: { files_loaded: number; files_skipped: number } } };
+    assert.match(again.warehouse, /warehouse\.chdb/);
     assert.equal(again.ingest.totals.files_loaded, 0);
     assert.equal(again.ingest.totals.files_skipped, chRun.ingest.loads.length);
     const c2 = await ClickHouseEngine.open({ mode: 'chdb', path: path.join(dir, 'warehouse.chdb') });

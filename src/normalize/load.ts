@@ -182,7 +182,8 @@ export async function loadFile(
       ? pre
       : await stage(engine, config, source, file, lateCutoff);
   // Row ids of the staged table follow insertion (file) order from an arbitrary base (inside a
-  // transaction), so a row's position in the file is its row id minus the smallest.
+  // transaction), so a row's position in the file is its row id minus the smallest (engines without row
+  // ids keep the reader's position in a column; see Dialect.rowPosition).
   const d = engine.dialect;
   const pos = d.rowPosition();
   const base = Number((await engine.one<{ b: unknown }>(`SELECT coalesce(min(${pos}), 0) AS b FROM ${MAPPED}`))?.b ?? 0);
