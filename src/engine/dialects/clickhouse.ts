@@ -264,7 +264,8 @@ export class ClickHouseDialect extends Dialect {
     // (DESCRIBE cannot be a subquery here: its rows name the column `name`.)
     if (format === 'parquet') return `DESCRIBE TABLE file(${p}, 'Parquet')`;
     const { fields } = this.csvLine('l', opts.delimiter ?? (format === 'tsv' ? '\t' : ','));
-    return `SELECT arrayJoin(${fields}) AS column_name FROM (SELECT if(endsWith(line, '\r'), substring(line, 1, length(line) - 1), line) AS l FROM file(${p}, 'LineAsString') LIMIT 1)`;
+    // The header without a UTF-8 byte order mark (DuckDB's reader drops it too).
+    return `SELECT arrayJoin(${fields}) AS column_name FROM (SELECT if(endsWith(h, '\r'), substring(h, 1, length(h) - 1), h) AS l FROM (SELECT if(startsWith(line, '\\xEF\\xBB\\xBF'), substring(line, 4), line) AS h FROM file(${p}, 'LineAsString') LIMIT 1))`;
   }
   // The reader numbers the file's rows (file() gives each line's number as _row_number).
   override filePosition(): string | null {
