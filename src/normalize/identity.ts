@@ -59,7 +59,7 @@ export async function linkEmailHashes(engine: Engine, source: FileSourceConfig, 
   if (!f.email && !byUserKey) return;
   const emailRaw = f.email ? 'm.r_email' : 'm.r_user';
   const emailPz = f.email ? 'm.email_pseudonym' : 'm.user_pseudonym';
-  const emp = source.target === 'hr_records' ? `CASE WHEN m.user_kind = 'employee_id' THEN m.user_pseudonym END` : f.employee_id ? 'm.employee_id_pseudonym' : 'CAST(NULL AS VARCHAR)';
+  const emp = source.target === 'hr_records' ? `CASE WHEN m.user_kind = 'employee_id' THEN m.user_pseudonym END` : f.employee_id ? 'm.employee_id_pseudonym' : engine.dialect.typedNull('varchar');
   const name = engine.dialect.quoteString(source.name);
   const d = engine.dialect;
   const hashes = `(SELECT pseudonym AS key_pseudonym FROM ${KEYS} WHERE role = 'email_sha1')`;

@@ -2,6 +2,7 @@
 // canonical rows, the rejects and the bookkeeping. Killing the process at any point leaves the warehouse
 // as it was before (the transaction never commits), and the next run loads the file again.
 import type { Engine } from '../engine/engine.js';
+import type { Dialect } from '../engine/dialects/dialect.js';
 import type { FileSourceConfig, PipelineConfig } from '../config/schema.js';
 import type { Pseudonymizer } from '../privacy/pseudonym.js';
 import { collectMalformed, describeFile, MALFORMED, prepareRejects, readerSql, readLines, SourceReadError, type SourceFile } from '../sources/files.js';
@@ -59,7 +60,7 @@ export async function nextLoadId(engine: Engine): Promise<number> {
 }
 
 /** The SELECT that turns mapped rows (alias m, already carrying pseudonyms and person ids) into target rows. */
-function targetSelect(source: FileSourceConfig, loadId: number): { table: string; from: string; cols: string[] } {
+function targetSelect(source: FileSourceConfig, loadId: number, d: Dialect): { table: string; from: string; cols: string[] } {
   const common = `'${source.name}' AS source, ${loadId} AS load_id`;
   const sel = (table: string, cols: string[], exprs: string[] = cols) => ({
     table,
@@ -75,13 +76,13 @@ function targetSelect(source: FileSourceConfig, loadId: number): { table: string
       return sel('enrollments', ['user_id', 'course_id', 'enrolled_at', 'due_at', 'completed_at', 'status']);
     case 'hr_records': {
       const cols = ['user_id', 'effective_from', 'effective_to', 'employment_status', 'role_level', 'manager_id', 'department', 'hire_date', 'performance_rating', 'salary_band'];
-      return sel('hr_records', cols, cols.map((c) => (c === 'manager_id' && !source.fields.manager ? 'CAST(NULL AS VARCHAR)' : c)));
+      return sel('hr_records', cols, cols.map((c) => (c === 'manager_id' && !source.fields.manager ? d.typedNull('varchar') : c)));
     }
     case 'users':
       return sel(
         'identity_links',
         ['source', 'key_kind', 'key_pseudonym', 'employee_id_pseudonym', 'email_pseudonym'],
-        [`'${source.name}'`, 'm.user_kind', 'm.user_pseudonym', source.fields.employee_id ? 'm.employee_id_pseudonym' : 'CAST(NULL AS VARCHAR)', source.fields.email ? 'm.email_pseudonym' : 'CAST(NULL AS VARCHAR)'],
+        [`'${source.name}'`, 'm.user_kind', 'm.user_pseudonym', source.fields.employee_id ? 'm.employee_id_pseudonym' : d.typedNull('varchar'), source.fields.email ? 'm.email_pseudonym' : d.typedNull('varchar')],
       );
   }
 }
@@ -241,7 +242,7 @@ export async function loadFile(
   for (const sql of d.tempView(MK, `SELECT m.*${keyCols.length ? ', ' + keyCols.join(', ') : ''} FROM ${M} m ${joins.join(' ')}`)) await engine.run(sql);
 
   const spec = TARGETS[source.target === 'users' ? 'identity_links' : source.target];
-  const sel = targetSelect(source, loadId);
+  const sel = targetSelect(source, loadId, d);
   await engine.run(d.dropTempView('__cand'));
   const contentHash = d.rowHash([...spec.content]);
   const keyEq = (a: string, b: string) => spec.key.map((k) => `${a}.${k} IS NOT DISTINCT FROM ${b}.${k}`).join(' AND ');
@@ -347,7 +348,7 @@ export async function loadFile(
   await engine.run(`DROP TABLE IF EXISTS __rej0`);
   await engine.run(`CREATE TEMPORARY TABLE __rej0 AS
     SELECT r.__row, r.__row + 1 + ${header} + ${d.malformedBefore('r.__row', header, MALFORMED)} AS line,
-      r.reason, r.field, r.detail, ${isDerived('__raw') ? 'CAST(NULL AS VARCHAR)' : 's.__raw'} AS raw
+      r.reason, r.field, r.detail, ${isDerived('__raw') ? d.typedNull('varchar') : 's.__raw'} AS raw
     FROM (
       SELECT __row, __reject AS reason, __field AS field, __detail AS detail FROM ${M} WHERE __check IS NOT NULL
       UNION ALL SELECT __row, 'conflicting_duplicate', '${spec.key.join('+')}', ${conflictDetail} FROM __class WHERE status = 'conflict'
