@@ -216,3 +216,59 @@ test('TSV, Parquet and JSON lines on chdb: the same canonical rows, rejects and 
     await duck.close();
   }
 });
+
+// People resolved after their rows were loaded: enrollments and HR rows keyed by email are loaded first,
+// then an HR file links those emails to employee ids, and every loaded row is re-keyed (on ClickHouse the
+// person id is part of the sorting key of enrollments and hr_records, so those rows are rewritten).
+const REKEY_CONFIG = `warehouse: wh.duckdb
+identity: { match_by_email: true }
+sources:
+  - name: enr
+    format: csv
+    path: raw/enr.csv
+    target: enrollments
+    fields:
+      user: { column: email, kind: email }
+      course: { id_column: course, namespace: c }
+      enrolled_at: { column: at, format: iso }
+      status: status
+  - name: hr
+    format: csv
+    path: raw/hr/*.csv
+    target: hr_records
+    fields:
+      user: { column: emp, kind: employee_id }
+      email: email
+      effective_from: from
+      department: dept
+      manager: { column: mgr, kind: employee_id }
+`;
+
+test('rows loaded before their people were known are re-keyed alike on both engines', { skip: chdbMissing ?? false, timeout: 120_000 }, async () => {
+  const { writeProject, testPseudonymizer } = await import('./helpers/ingest-fixture.js');
+  const { ensureWarehouse } = await import('../src/schema/warehouse.js');
+  const { ingest } = await import('../src/normalize/ingest.js');
+  const dir = writeProject({
+    'pipeline.yaml': REKEY_CONFIG,
+    'raw/enr.csv': 'email,course,at,status\nAnn@x.org,c1,2024-01-02T10:00:00Z,ACTIVE\nbob@x.org,c1,2024-01-03T10:00:00Z,Completed\nann@x.org,c2,2024-01-04T10:00:00Z,active\n',
+    'raw/hr/a.csv': 'emp,email,from,dept,mgr\nE2,ann@x.org,2024-01-01,Ops,\n',
+  });
+  const loaded = loadConfig(path.join(dir, 'pipeline.yaml'));
+  const duck = await DuckDBEngine.open(path.join(dir, 'wh.duckdb'));
+  const click = await ClickHouseEngine.open({ mode: 'chdb', path: path.join(dir, 'wh.chdb') });
+  try {
+    for (const e of [duck, click]) {
+      await ensureWarehouse(e);
+      await ingest(e, loaded, testPseudonymizer());
+    }
+    // A second HR file: bob gets an employee id, and ann's manager; both engines re-key the same rows.
+    writeProject({ 'raw/hr/b.csv': 'emp,email,from,dept,mgr\nE1,bob@x.org,2024-01-01,Ops,E2\nE2,ann@x.org,2024-02-01,Sales,E1\n' }, dir);
+    for (const e of [duck, click]) await ingest(e, loaded, testPseudonymizer());
+    const people = await duck.all<{ n: number }>(`SELECT count(DISTINCT user_id) AS n FROM enrollments`);
+    assert.equal(Number(people[0].n), 2);
+    for (const t of ['enrollments', 'hr_records', 'users', 'identity_map', 'identity_links']) assertSameRows(await tableRows(duck, t), await tableRows(click, t), t);
+  } finally {
+    await click.close();
+    await duck.close();
+  }
+});
