@@ -3,7 +3,7 @@
 // output folder and swapped into place only when everything succeeded.
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Engine } from './engine/engine.js';
+import { EngineSetupError, type Engine } from './engine/engine.js';
 import { DuckDBEngine } from './engine/duckdb.js';
 import { ClickHouseEngine } from './engine/clickhouse.js';
 import { resolvePath, type LoadedConfig } from './config/load.js';
@@ -83,6 +83,12 @@ export async function openEngine(loaded: LoadedConfig): Promise<Engine> {
   const engine = await DuckDBEngine.open(file, { threads: e.threads, memoryLimit: e.memory_limit });
   if (existsSync(file)) chmodSync(file, 0o600); // learning and HR data: owner only
   return engine;
+}
+
+/** Opens the warehouse for a command that runs on DuckDB only so far (privacy commands, CDC): a clear refusal elsewhere. */
+export async function openDuckDBWarehouse(loaded: LoadedConfig, what: string): Promise<Engine> {
+  if (loaded.config.engine.kind !== 'duckdb') throw new EngineSetupError(`${what} runs on DuckDB only in this release (engine.kind is ${loaded.config.engine.kind}; docs/engines.md, "What runs where")`);
+  return openWarehouse(loaded);
 }
 
 export async function openWarehouse(loaded: LoadedConfig): Promise<Engine> {

@@ -10,6 +10,9 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ClickHouseEngine } from '../src/engine/clickhouse.js';
+import { EngineSetupError } from '../src/engine/engine.js';
+import { openDuckDBWarehouse } from '../src/pipeline.js';
+import { loadConfig } from '../src/config/load.js';
 import { DuckDBEngine } from '../src/engine/duckdb.js';
 import { addEvents, memoryWarehouse } from './helpers/warehouse.js';
 import { tmpDir, TEST_KEY_HEX } from './helpers/tmp.js';
@@ -115,6 +118,8 @@ test('CLI: copy-to-clickhouse moves a DuckDB warehouse into chdb; chdb ingests f
   const run = cli(['run', '-c', path.join(dir, 'pipeline.yaml'), '--as-of', '2024-02-01'], env);
   assert.equal(run.code, 2, run.stderr);
   assert.match(run.stderr, /ingestion into clickhouse reads file sources only; cal \(caliper\) load through DuckDB.*copy-to-clickhouse.*--no-ingest/s);
+  // Commands that run on DuckDB only refuse a ClickHouse warehouse with a usage error, not a SQL one.
+  await assert.rejects(openDuckDBWarehouse(loadConfig(path.join(dir, 'pipeline.yaml')), 'keys rotate'), (err: Error) => err instanceof EngineSetupError && /keys rotate runs on DuckDB only/.test(err.message));
   const bad = cli(['run', '--engine', 'oracle', '-c', path.join(dir, 'pipeline.yaml')], env);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /Allowed choices are duckdb, clickhouse/);
