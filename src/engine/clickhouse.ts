@@ -140,14 +140,22 @@ export function parseRows(text: string): Row[] {
 
 const requireOptional = createRequire(import.meta.url);
 
+/** The part of chdb's API learnpipe uses (declared here: chdb is not installed by default, so its types may be absent). */
+interface ChdbModule {
+  Session: new (path: string) => {
+    queryBindAsync(sql: string, params: object, opts: { format: string }): Promise<{ bytes(): Uint8Array; text(): string }>;
+    close(): void;
+  };
+}
+
 /** Loads chdb, or says how to install it. */
-function loadChdb(): typeof import('chdb') {
+function loadChdb(): ChdbModule {
   try {
-    return requireOptional('chdb') as typeof import('chdb');
+    return requireOptional('chdb') as ChdbModule;
   } catch (err) {
     throw new EngineSetupError(
       'the ClickHouse engine in embedded mode needs the optional package chdb (ClickHouse in-process, ~540 MB): ' +
-        'run `npm install chdb` in the project (or point engine.clickhouse.url at a ClickHouse server)',
+        'run `npm install chdb` in the project (`npm run chdb` in a learnpipe checkout), or point engine.clickhouse.url at a ClickHouse server',
       { cause: err },
     );
   }
