@@ -65,7 +65,7 @@ export class DuckDBEngine implements Engine {
       if (TRACE) {
         // CPU time (all threads of the process) next to wall time: on a busy machine it is the steadier figure.
         const cpu = process.cpuUsage(cpu0);
-        process.stderr.write(`sql ${((performance.now() - t0) / 1000).toFixed(3)}s cpu ${((cpu.user + cpu.system) / 1e6).toFixed(3)}s ${sql.replace(/\s+/g, ' ').trim().slice(0, 140)}\n`);
+        process.stderr.write(`sql ${((performance.now() - t0) / 1000).toFixed(3)}s cpu ${((cpu.user + cpu.system) / 1e6).toFixed(3)}s ${sql.replace(/\s+/g, ' ').trim().slice(0, process.env.LEARNPIPE_TRACE_SQL === "full" ? 100000 : 140)}\n`);
       }
     }
   }

@@ -12,6 +12,8 @@ export interface SourceFile {
   /** Path relative to the config folder, as recorded in the warehouse and manifests. */
   relPath: string;
   size: number;
+  /** The CSV header when known (a landing file learnpipe wrote): no sniffing, no DESCRIBE. */
+  columns?: readonly string[];
 }
 
 export class SourceReadError extends Error {
@@ -42,13 +44,14 @@ const CSV_REJECTS = '__csv_rejects';
 /** The table expression that reads a file (every CSV column as text; malformed CSV lines go to a rejects table). */
 export function readerSql(engine: Engine, source: FileSourceConfig, file: SourceFile, opts: { captureRejects: boolean }): string {
   if (source.format === 'csv' || source.format === 'tsv') {
-    return engine.dialect.readFile(file.path, source.format, { rejectsTable: opts.captureRejects ? CSV_REJECTS : undefined, delimiter: source.delimiter });
+    return engine.dialect.readFile(file.path, source.format, { rejectsTable: opts.captureRejects ? CSV_REJECTS : undefined, delimiter: source.delimiter, columns: file.columns });
   }
   return engine.dialect.readFile(file.path, source.format, {});
 }
 
 /** The columns a file has (CSV header, Parquet schema; JSON lines have one text column). */
 export async function describeFile(engine: Engine, source: FileSourceConfig, file: SourceFile): Promise<string[]> {
+  if (file.columns && (source.format === 'csv' || source.format === 'tsv')) return [...file.columns];
   try {
     const cols = await engine.all<{ column_name: string }>(`SELECT column_name FROM (DESCRIBE SELECT * FROM ${readerSql(engine, source, file, { captureRejects: false })})`);
     return cols.map((c) => c.column_name);

@@ -42,6 +42,9 @@ export abstract class Dialect {
   /** Parses a string to a timestamp, NULL when it does not parse. */
   abstract tryTimestamp(expr: string): string;
   abstract tryCast(expr: string, type: ColumnType): string;
-  /** Reads a file into rows of VARCHAR columns. */
-  abstract readFile(path: string, format: 'csv' | 'tsv' | 'jsonl' | 'parquet', opts: { rejectsTable?: string; delimiter?: string }): string;
+  /**
+   * Reads a file into rows of VARCHAR columns. `columns`: a CSV file's header when it is known (files
+   * learnpipe writes itself), so it is read as standard CSV without sniffing its dialect first.
+   */
+  abstract readFile(path: string, format: 'csv' | 'tsv' | 'jsonl' | 'parquet', opts: { rejectsTable?: string; delimiter?: string; columns?: readonly string[] }): string;
 }

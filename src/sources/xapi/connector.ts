@@ -16,7 +16,7 @@ import type { LoadResult } from '../../normalize/load.js';
 import { expandGlob } from '../glob.js';
 import { sha256File, SourceReadError } from '../files.js';
 import { isLineMode, readDocuments, type Doc } from './read.js';
-import { ParsePool, parallelItems, parseWorkers } from './parallel.js';
+import { ParsePool, parallelItems, parseWorkers, type RowBlock } from './parallel.js';
 import { xapiFlattenOptions, type XapiFlattenOptions } from './flatten.js';
 import { caliperDocuments, caliperFlattenOptions, flattenCaliperEvent, validateCaliperEvent, type CaliperFlattenOptions } from '../caliper/flatten.js';
 import { loadUnit, type Item, type UnitResult } from './load.js';
@@ -129,7 +129,7 @@ export async function ingestConnector(
   // Big statement files are parsed by worker threads (parallel.ts), started once for the run.
   let pool: ParsePool | null = null;
   const fo = c.kind === 'xapi' ? xapiFlattenOptions(c, index, config.identity.rules) : null;
-  async function* xapiFileItems(f: (typeof pending)[number]): AsyncGenerator<Item[]> {
+  async function* xapiFileItems(f: (typeof pending)[number]): AsyncGenerator<Item[] | RowBlock> {
     const workers = parseWorkers(f.size);
     if (workers > 0 && (await isLineMode(f.file))) {
       pool ??= new ParsePool(fo!, workers);

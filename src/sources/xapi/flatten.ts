@@ -63,13 +63,15 @@ export function actorKey(a: Obj, accounts: Record<string, string>): ActorKey | n
   return null;
 }
 
+// Module-level helpers, not closures: this runs once per statement (and closures cost, under tsx's keepNames most).
+const activities = (ca: Obj, k: string): Obj[] => (Array.isArray(ca[k]) ? ca[k] : ca[k] ? [ca[k]] : []);
+const isCourse = (a: Obj) => typeof a.definition?.type === 'string' && /\/course$/.test(a.definition.type);
+
 function courseOf(ctx: Obj | undefined): { id: string | null; name: string | null } {
   const ca = ctx?.contextActivities;
   if (!ca) return { id: null, name: null };
-  const list = (k: string): Obj[] => (Array.isArray(ca[k]) ? ca[k] : ca[k] ? [ca[k]] : []);
-  const isCourse = (a: Obj) => typeof a.definition?.type === 'string' && /\/course$/.test(a.definition.type);
   // A parent typed as a course, else one in grouping, else the first parent.
-  const pick = list('parent').find(isCourse) ?? list('grouping').find(isCourse) ?? list('parent')[0];
+  const pick = activities(ca, 'parent').find(isCourse) ?? activities(ca, 'grouping').find(isCourse) ?? activities(ca, 'parent')[0];
   return pick ? { id: String(pick.id), name: langText(pick.definition?.name) } : { id: null, name: null };
 }
 

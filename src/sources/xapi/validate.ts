@@ -179,6 +179,11 @@ function statementObject(ctx: Ctx, v: unknown, path: string, inSub: boolean): vo
   }
 }
 
+/** A number field of an object, else undefined (a module-level function: a closure per call costs in the hot path). */
+function num(o: Obj, k: string): number | undefined {
+  return typeof o[k] === 'number' ? (o[k] as number) : undefined;
+}
+
 function result(ctx: Ctx, v: unknown, path: string): void {
   if (!isObj(v)) return void problem(ctx, path, 'expected an object');
   allowedKeys(ctx, v, path, ['score', 'success', 'completion', 'response', 'duration', 'extensions']);
@@ -188,11 +193,10 @@ function result(ctx: Ctx, v: unknown, path: string): void {
     else {
       allowedKeys(ctx, s, `${path}.score`, ['scaled', 'raw', 'min', 'max']);
       for (const k of ['scaled', 'raw', 'min', 'max']) if (s[k] !== undefined && (typeof s[k] !== 'number' || !Number.isFinite(s[k]))) problem(ctx, `${path}.score.${k}`, 'expected a number');
-      const n = (k: string) => (typeof s[k] === 'number' ? (s[k] as number) : undefined);
-      if (n('scaled') !== undefined && (n('scaled')! < -1 || n('scaled')! > 1)) problem(ctx, `${path}.score.scaled`, 'expected a number from -1 to 1');
-      if (n('min') !== undefined && n('max') !== undefined && n('min')! > n('max')!) problem(ctx, `${path}.score.min`, 'min is greater than max');
-      if (n('raw') !== undefined && n('min') !== undefined && n('raw')! < n('min')!) problem(ctx, `${path}.score.raw`, 'raw is below min');
-      if (n('raw') !== undefined && n('max') !== undefined && n('raw')! > n('max')!) problem(ctx, `${path}.score.raw`, 'raw is above max');
+      if (num(s, 'scaled') !== undefined && (num(s, 'scaled')! < -1 || num(s, 'scaled')! > 1)) problem(ctx, `${path}.score.scaled`, 'expected a number from -1 to 1');
+      if (num(s, 'min') !== undefined && num(s, 'max') !== undefined && num(s, 'min')! > num(s, 'max')!) problem(ctx, `${path}.score.min`, 'min is greater than max');
+      if (num(s, 'raw') !== undefined && num(s, 'min') !== undefined && num(s, 'raw')! < num(s, 'min')!) problem(ctx, `${path}.score.raw`, 'raw is below min');
+      if (num(s, 'raw') !== undefined && num(s, 'max') !== undefined && num(s, 'raw')! > num(s, 'max')!) problem(ctx, `${path}.score.raw`, 'raw is above max');
     }
   }
   for (const k of ['success', 'completion']) if (v[k] !== undefined && typeof v[k] !== 'boolean') problem(ctx, `${path}.${k}`, 'expected true or false');
@@ -279,31 +283,35 @@ function timestamp(ctx: Ctx, v: unknown, path: string): void {
 }
 
 /** The parts a statement and a SubStatement share. */
+/** A member's path under `path` ('' at the top). */
+function at(path: string, k: string): string {
+  return path ? `${path}.${k}` : k;
+}
+
 function statementBody(ctx: Ctx, s: Obj, path: string, sub: boolean): void {
-  const p = (k: string) => (path ? `${path}.${k}` : k);
   allowedKeys(
     ctx,
     s,
     path || '$',
     sub ? ['objectType', 'actor', 'verb', 'object', 'result', 'context', 'timestamp', 'attachments'] : ['id', 'actor', 'verb', 'object', 'result', 'context', 'timestamp', 'stored', 'authority', 'version', 'attachments', 'objectType'],
   );
-  if (s.actor === undefined) problem(ctx, p('actor'), 'missing actor');
-  else agent(ctx, s.actor, p('actor'));
-  if (s.verb === undefined) problem(ctx, p('verb'), 'missing verb');
-  else if (!isObj(s.verb)) problem(ctx, p('verb'), 'expected an object with id and display');
+  if (s.actor === undefined) problem(ctx, at(path, 'actor'), 'missing actor');
+  else agent(ctx, s.actor, at(path, 'actor'));
+  if (s.verb === undefined) problem(ctx, at(path, 'verb'), 'missing verb');
+  else if (!isObj(s.verb)) problem(ctx, at(path, 'verb'), 'expected an object with id and display');
   else {
-    allowedKeys(ctx, s.verb, p('verb'), ['id', 'display']);
-    if (s.verb.id === undefined) problem(ctx, p('verb.id'), 'a verb needs an id (IRI)');
-    else iri(ctx, s.verb.id, p('verb.id'));
-    if (s.verb.display !== undefined) langMap(ctx, s.verb.display, p('verb.display'));
+    allowedKeys(ctx, s.verb, at(path, 'verb'), ['id', 'display']);
+    if (s.verb.id === undefined) problem(ctx, at(path, 'verb.id'), 'a verb needs an id (IRI)');
+    else iri(ctx, s.verb.id, at(path, 'verb.id'));
+    if (s.verb.display !== undefined) langMap(ctx, s.verb.display, at(path, 'verb.display'));
   }
-  if (s.object === undefined) problem(ctx, p('object'), 'missing object');
-  else statementObject(ctx, s.object, p('object'), sub);
-  if (s.result !== undefined) result(ctx, s.result, p('result'));
+  if (s.object === undefined) problem(ctx, at(path, 'object'), 'missing object');
+  else statementObject(ctx, s.object, at(path, 'object'), sub);
+  if (s.result !== undefined) result(ctx, s.result, at(path, 'result'));
   const objectIsActivity = isObj(s.object) && isActivityType(s.object.objectType ?? 'Activity');
-  if (s.context !== undefined) context(ctx, s.context, p('context'), objectIsActivity);
-  if (s.timestamp !== undefined) timestamp(ctx, s.timestamp, p('timestamp'));
-  if (s.attachments !== undefined) attachments(ctx, s.attachments, p('attachments'));
+  if (s.context !== undefined) context(ctx, s.context, at(path, 'context'), objectIsActivity);
+  if (s.timestamp !== undefined) timestamp(ctx, s.timestamp, at(path, 'timestamp'));
+  if (s.attachments !== undefined) attachments(ctx, s.attachments, at(path, 'attachments'));
 }
 
 /** Problems of one statement (empty when valid). */
