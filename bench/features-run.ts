@@ -43,6 +43,23 @@ export async function runFeatureBench(
       break;
     }
   }
+  // The same full run on ClickHouse (chdb in-process), when chdb is installed (BENCH_CHDB=0 skips it).
+  let chdb: { label: string; seconds: number; peak_rss_mb: number } | null = null;
+  let chdbCheck: Measure | null = null;
+  let chdbNote = '';
+  if (process.env.BENCH_CHDB !== '0') {
+    try {
+      if (!existsSync(path.join(dir, 'base.chdb')) || statSync(path.join(dir, 'base.chdb')).mtimeMs < statSync(path.join(dir, 'base.duckdb')).mtimeMs) {
+        h.measure(tsx, ['bench/features-worker.ts', 'prepare-chdb', dir]);
+      }
+      const runs: Measure[] = [];
+      for (let i = 0; i < h.repeat; i++) runs.push(h.measure(tsx, ['bench/features-worker.ts', 'full-chdb', dir]));
+      chdb = h.summarize('learnpipe features on ClickHouse (chdb)', runs);
+      chdbCheck = h.measure(tsx, ['bench/features-worker.ts', 'check', dir, refParquet, path.join(dir, 'features-chdb.parquet')]);
+    } catch (err) {
+      chdbNote = `ClickHouse (chdb) run failed: ${(err as Error).message.split('\n').slice(0, 3).join(' ')}`;
+    }
+  }
   const a = h.summarize('learnpipe features (tiles from scratch)', lp);
   const n = h.summarize('learnpipe features (+1 day, incremental)', inc);
   const r = h.summarize('hand-written DuckDB (ref_duckdb.mjs)', ref);
@@ -60,5 +77,9 @@ export async function runFeatureBench(
   if (p) console.log(`  pandas / learnpipe: ${fmt(p.seconds / a.seconds)}x faster (target ≥ 5x)`);
   else console.log(`  ${pandasNote}`);
   console.log(`  incremental / full: ${fmt((100 * n.seconds) / a.seconds, 1)}% (target ≤ 10%); peak RSS ${fmt(Math.max(a.peak_rss_mb, n.peak_rss_mb) / 1024)} GB (target ≤ 2 GB)`);
-  return { learnpipe_full: a, learnpipe_incremental: n, ref_duckdb: r, ref_pandas: p, check, ratio_vs_duckdb: a.seconds / r.seconds, pandas_speedup: p ? p.seconds / a.seconds : null, incremental_share: n.seconds / a.seconds };
+  if (chdb && chdbCheck) {
+    console.log(`  ${chdb.label.padEnd(46)} ${fmt(chdb.seconds).padStart(7)} s  peak RSS ${fmt(chdb.peak_rss_mb, 0)} MB`);
+    console.log(`  ClickHouse (chdb) / DuckDB, same full run: ${fmt(chdb.seconds / a.seconds)}x; values equal to the reference: ${chdbCheck.equal ? 'yes' : 'NO'} (${chdbCheck.matched}/${chdbCheck.rows} rows)`);
+  } else if (chdbNote) console.log(`  ${chdbNote}`);
+  return { learnpipe_full: a, chdb_full: chdb, chdb_check: chdbCheck, chdb_vs_duckdb: chdb ? chdb.seconds / a.seconds : null, learnpipe_incremental: n, ref_duckdb: r, ref_pandas: p, check, ratio_vs_duckdb: a.seconds / r.seconds, pandas_speedup: p ? p.seconds / a.seconds : null, incremental_share: n.seconds / a.seconds };
 }

@@ -3,9 +3,14 @@
 //   tsx bench/features-worker.ts prepare <events.csv> <dir>   load the log (and one more day) into warehouses (not timed)
 //   tsx bench/features-worker.ts full <dir>                   tiles from scratch + spine + features + Parquet (timed)
 //   tsx bench/features-worker.ts incremental <dir>            one more day loaded: incremental tiles + spine + features + Parquet (timed)
-//   tsx bench/features-worker.ts check <dir> <ref.parquet>    compare learnpipe's values with the reference's
+//   tsx bench/features-worker.ts prepare-chdb <dir>           copy base.duckdb's canonical tables into a chdb warehouse (not timed)
+//   tsx bench/features-worker.ts full-chdb <dir>              the full run on ClickHouse (chdb, in-process) (timed)
+//   tsx bench/features-worker.ts check <dir> <ref.parquet> [features.parquet]   compare learnpipe's values with the reference's
 // The features are those of ../shared/bench/ref_duckdb.sql, for every learner at the same four cutoffs.
-import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import type { Engine } from '../src/engine/engine.js';
+import { ClickHouseEngine } from '../src/engine/clickhouse.js';
+import { ALL_TABLES } from '../src/schema/canonical.js';
 import path from 'node:path';
 import { loadConfig } from '../src/config/load.js';
 import { DuckDBEngine } from '../src/engine/duckdb.js';
@@ -45,7 +50,10 @@ sources:
 const open = (file: string) => DuckDBEngine.open(file, { threads, memoryLimit: process.env.BENCH_MEMORY_LIMIT ?? '1.5GB' });
 
 async function features(file: string, out: string) {
-  const engine = await open(file);
+  return timedFeatures(await open(file), out);
+}
+
+async function timedFeatures(engine: Engine, out: string) {
   const t0 = performance.now();
   const tiles = await updateTiles(engine, { sessionGapMinutes: 30 });
   await buildSpine(engine, SPINE, '2025-01-01');
@@ -100,8 +108,40 @@ if (mode === 'prepare') {
     rmSync(work, { force: true });
     rmSync(`${work}.wal`, { force: true });
   }
+} else if (mode === 'prepare-chdb') {
+  // The canonical tables of the full run's starting point, moved through Parquet (not timed).
+  const dir = a;
+  const duck = await open(path.join(dir, 'base.duckdb'));
+  rmSync(path.join(dir, 'base.chdb'), { recursive: true, force: true });
+  const ch = await ClickHouseEngine.open({ mode: 'chdb', path: path.join(dir, 'base.chdb') });
+  await ensureWarehouse(ch);
+  const tables = ['events', 'assessments', 'hr_records', 'users', 'enrollments', 'loads'];
+  for (const name of tables) {
+    const def = ALL_TABLES.find((t) => t.name === name)!;
+    const file = path.join(dir, `copy-${name}.parquet`);
+    await duck.run(`COPY (SELECT * FROM ${name}) TO '${file}' (FORMAT parquet)`);
+    const cols = def.columns.map((c) => `"${c.name}"`).join(', ');
+    await ch.run(`INSERT INTO ${name} (${cols}) SELECT ${cols} FROM file('${file}', 'Parquet')`);
+    rmSync(file);
+  }
+  await ch.run(`OPTIMIZE TABLE events FINAL`);
+  await ch.close();
+  await duck.close();
+  process.stdout.write(JSON.stringify({ mode, seconds: 0, peak_rss_mb: 0 }) + '\n');
+} else if (mode === 'full-chdb') {
+  const dir = a;
+  const work = path.join(dir, `run-${process.pid}.chdb`);
+  cpSync(path.join(dir, 'base.chdb'), work, { recursive: true });
+  try {
+    const engine = await ClickHouseEngine.open({ mode: 'chdb', path: work });
+    const r = await timedFeatures(engine, path.join(dir, 'features-chdb.parquet'));
+    process.stdout.write(JSON.stringify({ ...r, mode }) + '\n');
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 } else if (mode === 'check') {
   const [dir, ref] = [a, b];
+  const mine = process.argv[5] ?? path.join(dir, 'features-full.parquet');
   if (!existsSync(ref)) throw new Error(`no reference output ${ref}`);
   const engine = await DuckDBEngine.open(':memory:');
   const ids = await engine.all<{ u: string }>(`SELECT DISTINCT user_id AS u FROM '${ref}'`);
@@ -110,7 +150,7 @@ if (mode === 'prepare') {
   const cols = ['total_events', 'total_time', 'active_days_7d', 'active_days_30d', 'events_7d', 'events_30d', 'first_to_last_gap_s', 'recency_s', 'attempts_per_quiz', 'sessions'];
   const r = await engine.one<Record<string, unknown>>(`SELECT count(*) AS rows, ${cols.map((c) => `count(*) FILTER (WHERE r.${c} IS DISTINCT FROM l.${c} AND NOT coalesce(abs(r.${c} - l.${c}) < 1e-6, false)) AS ${c}`).join(', ')},
       count(l.user_id) AS matched
-    FROM '${ref}' r JOIN idmap m ON m.raw = r.user_id LEFT JOIN '${path.join(dir, 'features-full.parquet')}' l ON l.user_id = m.p AND l.cutoff = r.cutoff`);
+    FROM '${ref}' r JOIN idmap m ON m.raw = r.user_id LEFT JOIN '${mine}' l ON l.user_id = m.p AND l.cutoff = r.cutoff`);
   await engine.close();
   const mismatches = Object.fromEntries(cols.map((c) => [c, Number(r?.[c])]));
   process.stdout.write(JSON.stringify({ mode, rows: Number(r?.rows), matched: Number(r?.matched), mismatches, equal: Object.values(mismatches).every((v) => v === 0) && Number(r?.rows) === Number(r?.matched), seconds: 0, peak_rss_mb: 0 }) + '\n');

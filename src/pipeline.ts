@@ -3,14 +3,15 @@
 // output folder and swapped into place only when everything succeeded.
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Engine } from './engine/engine.js';
+import { EngineSetupError, type Engine } from './engine/engine.js';
 import { DuckDBEngine } from './engine/duckdb.js';
+import { ClickHouseEngine } from './engine/clickhouse.js';
 import { resolvePath, type LoadedConfig } from './config/load.js';
 import { ensureWarehouse } from './schema/warehouse.js';
 import { KeyError, loadKey } from './privacy/keys.js';
 import { loadVaultKey, Vault } from './privacy/vault.js';
 import { Pseudonymizer } from './privacy/pseudonym.js';
-import { ingest, type IngestProgress, type IngestSummary } from './normalize/ingest.js';
+import { emptyIngestSummary, ingest, type IngestProgress, type IngestSummary } from './normalize/ingest.js';
 import { buildModelingTables, type ModelingSummary, type StageLog } from './modeling.js';
 import { writeModelingOutputs } from './exports/outputs.js';
 import type { FeatureSpec } from './features/library.js';
@@ -36,6 +37,8 @@ export interface RunOptions {
   /** The logical run date (YYYY-MM-DD or an ISO timestamp): nothing in the outputs depends on the wall clock. */
   asOf: string;
   sources?: string[];
+  /** false: build from the canonical tables as they are, loading nothing (run --no-ingest). */
+  ingest?: boolean;
   progress?: IngestProgress;
   log?: StageLog;
 }
@@ -54,11 +57,42 @@ export interface RunSummary {
   outputs: string[];
 }
 
-export async function openWarehouse(loaded: LoadedConfig): Promise<Engine> {
+/** chdb's data folder: engine.clickhouse.path, or the warehouse path with .chdb for .duckdb. */
+export function chdbPath(loaded: LoadedConfig): string {
+  return resolvePath(loaded, loaded.config.engine.clickhouse.path ?? loaded.config.warehouse.replace(/\.duckdb$/, '') + '.chdb');
+}
+
+/** Whether the configured engine is a ClickHouse server (not chdb in-process). */
+export function clickhouseServerUrl(loaded: LoadedConfig): string | undefined {
+  return loaded.config.engine.kind === 'clickhouse' ? (loaded.config.engine.clickhouse.url ?? process.env.LEARNPIPE_CLICKHOUSE_URL) : undefined;
+}
+
+/** Opens the configured engine (DuckDB by default, ClickHouse when engine.kind says so) without touching the schema. */
+export async function openEngine(loaded: LoadedConfig): Promise<Engine> {
+  const e = loaded.config.engine;
+  if (e.kind === 'clickhouse') {
+    const ch = e.clickhouse;
+    const url = clickhouseServerUrl(loaded);
+    if (url) return ClickHouseEngine.open({ mode: 'server', url, database: ch.database, username: ch.user, password: process.env[ch.password_env] ?? '', cluster: ch.cluster ?? null });
+    const dir = chdbPath(loaded);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return ClickHouseEngine.open({ mode: 'chdb', path: dir });
+  }
   const file = resolvePath(loaded, loaded.config.warehouse);
   mkdirSync(path.dirname(file), { recursive: true });
-  const engine = await DuckDBEngine.open(file, { threads: loaded.config.engine.threads, memoryLimit: loaded.config.engine.memory_limit });
+  const engine = await DuckDBEngine.open(file, { threads: e.threads, memoryLimit: e.memory_limit });
   if (existsSync(file)) chmodSync(file, 0o600); // learning and HR data: owner only
+  return engine;
+}
+
+/** Opens the warehouse for a command that runs on DuckDB only so far (privacy commands, CDC): a clear refusal elsewhere. */
+export async function openDuckDBWarehouse(loaded: LoadedConfig, what: string): Promise<Engine> {
+  if (loaded.config.engine.kind !== 'duckdb') throw new EngineSetupError(`${what} runs on DuckDB only in this release (engine.kind is ${loaded.config.engine.kind}; docs/engines.md, "What runs where")`);
+  return openWarehouse(loaded);
+}
+
+export async function openWarehouse(loaded: LoadedConfig): Promise<Engine> {
+  const engine = await openEngine(loaded);
   try {
     await ensureWarehouse(engine);
   } catch (err) {
@@ -145,7 +179,7 @@ export async function runPipeline(loaded: LoadedConfig, opts: RunOptions): Promi
   const engine = await openWarehouse(loaded);
   try {
     const watermarksBefore = await currentWatermarks(engine);
-    const summary = await ingest(engine, loaded, pz, { asOf: opts.asOf, sources: opts.sources, progress: opts.progress, vault });
+    const summary = opts.ingest === false ? emptyIngestSummary() : await ingest(engine, loaded, pz, { asOf: opts.asOf, sources: opts.sources, progress: opts.progress, vault });
     const modeling = await buildModelingTables(engine, loaded.config, opts.asOf, opts.log);
     const outDir = resolvePath(loaded, loaded.config.output_dir);
     const runId = await runIdFor(engine, loaded.config, opts.asOf);

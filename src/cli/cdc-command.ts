@@ -2,7 +2,7 @@
 // logical replication (src/sources/postgres/cdc.ts). main.ts calls registerCdcCommands(program, …).
 import type { Command, Option } from 'commander';
 import { loadConfig } from '../config/load.js';
-import { openVault, openWarehouse, pseudonymizerFor } from '../pipeline.js';
+import { openDuckDBWarehouse, openVault, pseudonymizerFor } from '../pipeline.js';
 import { cdcRun, cdcSetup } from '../sources/postgres/cdc.js';
 
 export function registerCdcCommands(
@@ -29,7 +29,7 @@ export function registerCdcCommands(
     .option('--as-of <date>', 'logical run date recorded with the loads')
     .action(async (o: { config: string; asOf?: string }) => {
       const loaded = loadConfig(o.config);
-      const engine = await openWarehouse(loaded);
+      const engine = await openDuckDBWarehouse(loaded, 'cdc run');
       try {
         const r = await cdcRun(engine, loaded, pseudonymizerFor(loaded), { asOf: o.asOf ?? null, vault: openVault(loaded) });
         const { loads, ...summary } = r;

@@ -5,10 +5,12 @@ import { Command, CommanderError, Option } from 'commander';
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig, ConfigError } from '../config/load.js';
+import { EngineSetupError } from '../engine/engine.js';
+import type { ClickHouseEngine } from '../engine/clickhouse.js';
 import { MappingError } from '../normalize/mapping.js';
 import { SourceReadError } from '../sources/files.js';
 import { KeyError, createKeyFile, loadKey } from '../privacy/keys.js';
-import { QaBlockedError, runIngest, runPipeline } from '../pipeline.js';
+import { QaBlockedError, openWarehouse, runIngest, runPipeline } from '../pipeline.js';
 import type { QaResult } from '../quality/checks.js';
 import { registerPrivacyCommands } from './privacy-commands.js';
 import { registerEvaluateCommands } from './evaluate-command.js';
@@ -68,6 +70,7 @@ export function buildProgram(opts: { commandSets?: boolean } = {}): Command {
     .version(version)
     .option('--json', 'print a machine-readable JSON summary on stdout')
     .option('-q, --quiet', 'no progress or log lines')
+    .addOption(new Option('--engine <kind>', 'the engine to run on, overriding engine.kind in the config: duckdb (embedded, default) or clickhouse (a server from engine.clickhouse.url / LEARNPIPE_CLICKHOUSE_URL, else chdb in-process); see docs/engines.md').choices(['duckdb', 'clickhouse']))
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
@@ -80,7 +83,14 @@ Quick start:
   learnpipe validate -c pipeline.yaml  check a config (file, line and field of every mistake)
   learnpipe run -c pipeline.yaml --as-of 2024-05-01`,
     );
-  const globals = () => program.opts<{ json?: boolean; quiet?: boolean }>();
+  const globals = () => program.opts<{ json?: boolean; quiet?: boolean; engine?: 'duckdb' | 'clickhouse' }>();
+  /** The config, with --engine applied. */
+  const configFrom = (file: string, opts?: { checkFiles?: boolean }) => {
+    const loaded = loadConfig(file, opts);
+    const kind = globals().engine;
+    if (kind) loaded.config.engine = { ...loaded.config.engine, kind };
+    return loaded;
+  };
   const configOption = () => new Option('-c, --config <file>', 'pipeline config').default('pipeline.yaml');
 
   program
@@ -105,7 +115,7 @@ Quick start:
     .description('Check a pipeline config: YAML syntax, every field against the schema, time zones, that each source path matches files, and that the pseudonym key can be found.')
     .addOption(configOption())
     .action((o: { config: string }) => {
-      const loaded = loadConfig(o.config, { checkFiles: true });
+      const loaded = configFrom(o.config, { checkFiles: true });
       loadKey(loaded.config.keys.pseudonym, loaded.baseDir, 'pseudonym');
       emit(globals().json ?? false, () => console.log(`${loaded.file}: ok (${loaded.config.sources.length} sources${loaded.config.connectors.length ? `, ${loaded.config.connectors.length} connectors` : ''})`), { ok: true, config: loaded.file, sources: loaded.config.sources.map((s) => s.name), connectors: loaded.config.connectors.map((s) => s.name) });
     });
@@ -131,7 +141,7 @@ Quick start:
     .option('-s, --source <name...>', 'only these sources')
     .option('--as-of <date>', 'logical run date recorded with the loads', isoDateOrTimestamp)
     .action(async (o: { config: string; source?: string[]; asOf?: string }) => {
-      const loaded = loadConfig(o.config);
+      const loaded = configFrom(o.config);
       const log = createLogger({ quiet: globals().quiet });
       const { summary, warehouse } = await runIngest(loaded, { asOf: o.asOf, sources: o.source, progress: globals().json ? {} : ingestProgress(log, { quiet: globals().quiet }) });
       emit(globals().json ?? false, () => printIngestSummary(summary, { warehouse }), { warehouse, ...summary });
@@ -142,11 +152,12 @@ Quick start:
     .description('Run the pipeline: ingest every source, then build and publish the outputs for --as-of into output_dir (atomically: a failed run leaves the previous outputs untouched).')
     .addOption(configOption())
     .option('--as-of <date>', 'logical run date (default: today, UTC); same inputs + config + --as-of give byte-identical outputs', isoDateOrTimestamp)
-    .action(async (o: { config: string; asOf?: string }) => {
-      const loaded = loadConfig(o.config);
+    .option('--no-ingest', 'load nothing: build features, labels and outputs from the canonical tables as they are (e.g. on ClickHouse after copy-to-clickhouse)')
+    .action(async (o: { config: string; asOf?: string; ingest: boolean }) => {
+      const loaded = configFrom(o.config);
       const asOf = o.asOf ?? new Date().toISOString().slice(0, 10);
       const log = createLogger({ quiet: globals().quiet });
-      const summary = await runPipeline(loaded, { asOf, progress: globals().json ? {} : ingestProgress(log, { quiet: globals().quiet }), log: globals().json ? undefined : log });
+      const summary = await runPipeline(loaded, { asOf, ingest: o.ingest, progress: globals().json ? {} : ingestProgress(log, { quiet: globals().quiet }), log: globals().json ? undefined : log });
       emit(
         globals().json ?? false,
         () => {
@@ -165,7 +176,7 @@ Quick start:
     .option('--as-of <date>', 'computation date (default: today, UTC)', isoDateOrTimestamp)
     .option('-l, --label <name...>', 'only these labels')
     .action(async (o: { config: string; asOf?: string; label?: string[] }) => {
-      const loaded = loadConfig(o.config);
+      const loaded = configFrom(o.config);
       const asOf = o.asOf ?? new Date().toISOString().slice(0, 10);
       const { recomputeLabels } = await import('../labels/publish.js');
       const r = await recomputeLabels(loaded, asOf, o.label);
@@ -181,7 +192,7 @@ Quick start:
     .addOption(configOption())
     .option('--as-of <date>', 'logical date the checks judge freshness and labels against (default: today, UTC)', isoDateOrTimestamp)
     .action(async (o: { config: string; asOf?: string }) => {
-      const loaded = loadConfig(o.config);
+      const loaded = configFrom(o.config);
       const { runQaOnly } = await import('../quality/history.js');
       const r = await runQaOnly(loaded, o.asOf ?? new Date().toISOString().slice(0, 10));
       const failed = r.results.filter((x) => x.status === 'fail');
@@ -195,7 +206,7 @@ Quick start:
     .addOption(configOption())
     .action(async (o: { config: string }) => {
       const { listRuns } = await import('../quality/history.js');
-      const runs = await listRuns(loadConfig(o.config));
+      const runs = await listRuns(configFrom(o.config));
       emit(globals().json ?? false, () => console.log(runs.length ? table(['run', 'as of', 'status', 'config', 'outputs', 'failed checks'], runs.map((r) => [r.run_id, r.as_of, r.status, r.config_hash, r.outputs, r.failed_checks])) : 'no runs yet'), runs);
     });
 
@@ -220,7 +231,7 @@ Quick start:
     .addOption(configOption())
     .action(async (runId: string, o: { config: string }) => {
       const { replayRun } = await import('../quality/history.js');
-      const r = await replayRun(loadConfig(o.config), runId);
+      const r = await replayRun(configFrom(o.config), runId);
       emit(globals().json ?? false, () => {
         console.log(`${r.run_id}: ${r.identical.length} of ${r.compared} data files byte-identical${r.different.length ? `; different: ${r.different.join(', ')}` : ''} (rebuilt in ${r.dir})`);
       }, r);
@@ -239,6 +250,30 @@ Quick start:
       const { runDemo } = await import('./demo.js');
       const result = await runDemo({ dir: o.dir, users: o.users, days: o.days, seed: o.seed, log, progress: globals().json ? {} : ingestProgress(log, { quiet: globals().quiet }) });
       emit(globals().json ?? false, () => result.print(), result.summary);
+    });
+
+  program
+    .command('copy-to-clickhouse')
+    .description('Copy the canonical tables of a DuckDB warehouse (--from, default: the config\'s warehouse) into the ClickHouse warehouse of the config\'s engine.clickhouse settings (a server, or chdb). The ClickHouse tables are emptied first. Then `learnpipe run --engine clickhouse` builds features, labels and the training table there (docs/engines.md).')
+    .addOption(configOption())
+    .option('--from <file>', 'the DuckDB warehouse to read (default: warehouse in the config)')
+    .action(async (o: { config: string; from?: string }) => {
+      const loaded = configFrom(o.config);
+      const { DuckDBEngine } = await import('../engine/duckdb.js');
+      const { copyWarehouse } = await import('../engine/copy.js');
+      const { resolvePath } = await import('../config/load.js');
+      const from = o.from ?? resolvePath(loaded, loaded.config.warehouse);
+      if (!existsSync(from)) throw new ConfigError([{ file: loaded.file, path: 'warehouse', message: `no DuckDB warehouse at ${from}` }]);
+      const source = await DuckDBEngine.open(from);
+      const target = await openWarehouse({ ...loaded, config: { ...loaded.config, engine: { ...loaded.config.engine, kind: 'clickhouse' } } });
+      try {
+        const log = createLogger({ quiet: globals().quiet || globals().json });
+        const copied = await copyWarehouse(source, target as ClickHouseEngine, undefined, (r) => log.info('copy.table', { table: r.table, rows: r.rows }));
+        emit(globals().json ?? false, () => console.log(table(['table', 'rows'], copied.map((r) => [r.table, r.rows])) + `\ncopied into ${target.location}`), { from, to: target.location, tables: copied });
+      } finally {
+        await target.close();
+        await source.close();
+      }
     });
 
   const keys = program.command('keys').description('Manage secret keys (pseudonym key files).');
@@ -271,7 +306,7 @@ export async function main(argv = process.argv): Promise<number> {
       if (err.code.startsWith('learnpipe.')) process.stderr.write(`error: ${err.message}\n`);
       return EXIT.usage;
     }
-    if (err instanceof ConfigError || err instanceof MappingError || err instanceof KeyError) {
+    if (err instanceof ConfigError || err instanceof MappingError || err instanceof KeyError || err instanceof EngineSetupError) {
       process.stderr.write(`error: ${err.message}\n`);
       return EXIT.usage;
     }

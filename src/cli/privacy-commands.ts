@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig, resolvePath, type LoadedConfig } from '../config/load.js';
-import { openWarehouse } from '../pipeline.js';
+import { openDuckDBWarehouse, openWarehouse } from '../pipeline.js';
 import { loadKey, type KeySource } from '../privacy/keys.js';
 import { Pseudonymizer } from '../privacy/pseudonym.js';
 import { Vault, VaultError, loadVaultKey, type VaultRecord } from '../privacy/vault.js';
@@ -159,7 +159,8 @@ export function registerPrivacyCommands(program: Command, helpers: PrivacyCliHel
         const v = Vault.open(s.vaultFile, loadVaultKey(s.vaultKey, loaded.baseDir));
         let keys = [pseudonym];
         const warehouseFile = resolvePath(loaded, loaded.config.warehouse);
-        if (o.linked && existsSync(warehouseFile)) {
+        if (o.linked && (loaded.config.engine.kind !== 'duckdb' || existsSync(warehouseFile))) {
+          // (Portable SQL: the linked keys are read from either engine's identity map.)
           const engine = await openWarehouse(loaded);
           try {
             const rows = await engine.all<{ k: string }>(
@@ -206,7 +207,7 @@ export function registerPrivacyCommands(program: Command, helpers: PrivacyCliHel
         const vaultKey = loadVaultKey(s.vaultKey, loaded.baseDir, oldKey);
         if (vaultKey.equals(newKey)) throw new VaultError('the new pseudonym key is the same as the vault key; use separate keys');
         const v = Vault.open(s.vaultFile, vaultKey);
-        const engine = await openWarehouse(loaded);
+        const engine = await openDuckDBWarehouse(loaded, 'keys rotate');
         let result;
         try {
           result = await rotatePseudonyms(engine, v, new Pseudonymizer(oldKey), new Pseudonymizer(newKey), { allowUnmapped: o.allowUnmapped, who: whoAmI(o.who) });
@@ -259,7 +260,7 @@ export function registerPrivacyCommands(program: Command, helpers: PrivacyCliHel
             ledger: dryRun ? undefined : { dataset, release_id: o.releaseId ?? `${spec.name}@${asOf}`, released_at: asOf, budget: spec.dp.budget },
           };
         }
-        const engine = await openWarehouse(loaded);
+        const engine = await openDuckDBWarehouse(loaded, 'export aggregate');
         let result;
         let budget: BudgetStatus | undefined;
         try {

@@ -169,12 +169,28 @@ export const pipelineConfigSchema = z
     output_dir: z.string().default('out'),
     engine: z
       .object({
-        kind: z.enum(['duckdb']).default('duckdb'),
+        /** duckdb: the embedded default (warehouse is a file); clickhouse: a ClickHouse server or cluster, or chdb in-process. */
+        kind: z.enum(['duckdb', 'clickhouse']).default('duckdb'),
         threads: z.number().int().positive().optional(),
         memory_limit: z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'expected a size such as 2GB').optional(),
+        clickhouse: z
+          .object({
+            /** A server's HTTP(S) URL (or LEARNPIPE_CLICKHOUSE_URL); without one, chdb runs ClickHouse in-process. */
+            url: z.string().url().optional(),
+            database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a database name (letters, digits, underscores)').default('default'),
+            user: z.string().default('default'),
+            /** The environment variable holding the password (never the password itself). */
+            password_env: z.string().default('LEARNPIPE_CLICKHOUSE_PASSWORD'),
+            /** A cluster name: tables become ReplicatedMergeTree on every shard with a Distributed table over them. */
+            cluster: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'expected a cluster name').optional(),
+            /** chdb's data folder, relative to the config (default: the warehouse path with .chdb). */
+            path: z.string().optional(),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
-      .default({ kind: 'duckdb' }),
+      .prefault({ kind: 'duckdb' }),
     keys: z
       .object({
         pseudonym: keySourceSchema.default({ env: 'LEARNPIPE_PSEUDONYM_KEY' }),

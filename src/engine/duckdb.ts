@@ -98,6 +98,11 @@ export class DuckDBEngine implements Engine {
     }
   }
 
+  async exportTo(select: string, file: string, format: 'parquet' | 'csv', params?: SqlParams): Promise<void> {
+    const options = format === 'parquet' ? 'FORMAT parquet, COMPRESSION zstd' : "HEADER, DELIMITER ','";
+    await this.run(`COPY (${select}) TO ${this.dialect.quoteString(file)} (${options})`, params);
+  }
+
   async appendRows(table: string, rows: ReadonlyArray<ReadonlyArray<SqlValue>>): Promise<void> {
     const appender = await this.conn.createAppender(table);
     try {

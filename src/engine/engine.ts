@@ -11,9 +11,16 @@ export interface Engine {
   readonly dialect: Dialect;
   /** Human-readable location of the warehouse (a file path or ':memory:'). */
   readonly location: string;
+  /** False when the engine runs elsewhere (a server) and cannot read this machine's files. */
+  readonly readsLocalFiles?: boolean;
   run(sql: string, params?: SqlParams): Promise<void>;
   all<T extends Row = Row>(sql: string, params?: SqlParams): Promise<T[]>;
   one<T extends Row = Row>(sql: string, params?: SqlParams): Promise<T | undefined>;
+  /**
+   * Writes a query's rows to a local file: Parquet (zstd) or CSV with a header. The query must order its
+   * rows (ORDER BY) for the file to be the same bytes run after run.
+   */
+  exportTo(select: string, file: string, format: 'parquet' | 'csv', params?: SqlParams): Promise<void>;
   /** Appends rows of strings/nulls to a table in bulk (e.g. a small key map computed in JS). */
   appendRows(table: string, rows: ReadonlyArray<ReadonlyArray<SqlValue>>): Promise<void>;
   /** Progress of the statement running now, when the engine can tell (for progress bars). */
@@ -28,4 +35,9 @@ export class EngineError extends Error {
     super(message, options);
     this.name = 'EngineError';
   }
+}
+
+/** The engine cannot do what was asked as configured (a missing optional package, no server URL, a stage it does not run yet): a usage error. */
+export class EngineSetupError extends Error {
+  override name = 'EngineSetupError';
 }

@@ -7,12 +7,15 @@ import type { Engine } from '../engine/engine.js';
 import type { PipelineConfig } from '../config/schema.js';
 import type { FeatureSpec } from '../features/library.js';
 import type { LabelSummary } from '../labels/labels.js';
-import type { TrainingSummary } from '../training/build.js';
+import { TRAINING_ORDER, type TrainingSummary } from '../training/build.js';
 import { writeFeastRepo } from './feast.js';
 
 export async function copyToParquet(engine: Engine, select: string, file: string, params?: unknown[]): Promise<void> {
-  await engine.run(`COPY (${select}) TO '${file.replaceAll("'", "''")}' (FORMAT parquet, COMPRESSION zstd)`, params as never);
+  await engine.exportTo(select, file, 'parquet', params as never);
 }
+
+/** The training table in its published order: splits in time order, then cutoff and learner. */
+const TRAINING_ROWS = `SELECT * FROM training ORDER BY ${TRAINING_ORDER}`;
 
 export async function writeModelingOutputs(
   engine: Engine,
@@ -35,8 +38,8 @@ export async function writeModelingOutputs(
     f('labels.parquet'),
   );
   if (ctx.training) {
-    await copyToParquet(engine, `SELECT * FROM training`, f('training.parquet'));
-    if (config.training?.csv) await engine.run(`COPY (SELECT * FROM training) TO '${f('training.csv').replaceAll("'", "''")}' (HEADER, DELIMITER ',')`);
+    await copyToParquet(engine, TRAINING_ROWS, f('training.parquet'));
+    if (config.training?.csv) await engine.exportTo(TRAINING_ROWS, f('training.csv'), 'csv');
   }
   const labelDefs = config.labels.map((d) => ({ ...d, definition_hash: ctx.labels.find((l) => l.name === d.name)?.definition_hash ?? null }));
   const schema = {

@@ -16,31 +16,43 @@ export interface SpineSummary {
   last_cutoff: string | null;
 }
 
+/** Cutoff days from `from` to `to` (included when on the grid), every `days` days. */
+function everyDays(from: string, to: string, days: number): string[] {
+  const out: string[] = [];
+  const end = Date.parse(`${to}T00:00:00Z`);
+  for (let t = Date.parse(`${from}T00:00:00Z`); t <= end; t += days * 86_400_000) out.push(new Date(t).toISOString().slice(0, 10));
+  return out;
+}
+
 /** Rebuilds the spine table for this run. Cutoffs after --as-of are left out (nothing to predict from yet). */
 export async function buildSpine(engine: Engine, spine: SpineConfig, asOf: string): Promise<SpineSummary> {
-  await engine.run(`DELETE FROM spine`);
-  const asOfTs = `CAST($1 AS TIMESTAMP)`;
-  let select: string;
+  const d = engine.dialect;
+  const ts = d.sqlType('timestamp');
+  await engine.run(d.deleteAll('spine'));
+  const asOfTs = `CAST($1 AS ${ts})`;
+  let select: string | null;
   const params: Array<string | number> = [asOf];
   if (spine.relative_to_enrollment) {
     const r = spine.relative_to_enrollment;
     const courseFilter = r.courses?.length ? `AND e.course_id IN (${r.courses.map((_, i) => `$${i + 2}`).join(', ')})` : '';
     if (r.courses) params.push(...r.courses);
-    select = `SELECT DISTINCT e.user_id, e.course_id, CAST(date_trunc('day', e.enrolled_at) AS TIMESTAMP) + to_days(k) AS cutoff
-      FROM enrollments e, unnest([${r.days.join(', ')}]) AS t(k) WHERE e.enrolled_at IS NOT NULL ${courseFilter}`;
+    select = `SELECT DISTINCT e.user_id AS user_id, e.course_id AS course_id, CAST(date_trunc('day', e.enrolled_at) AS ${ts}) + INTERVAL (k) DAY AS cutoff
+      FROM enrollments e${d.unnestJoin(`[${r.days.join(', ')}]`, 'k')} WHERE e.enrolled_at IS NOT NULL ${courseFilter}`;
   } else {
-    const cutoffs = spine.dates
-      ? `SELECT CAST(d AS TIMESTAMP) AS cutoff FROM unnest([${spine.dates.map((d) => `DATE '${d}'`).join(', ')}]) AS t(d)`
-      : `SELECT CAST(g AS TIMESTAMP) AS cutoff FROM generate_series(TIMESTAMP '${spine.every!.from}', TIMESTAMP '${spine.every!.to}', to_days(${spine.every!.days})) AS t(g)`;
+    // "every N days" is expanded here: the same literal list on every engine (no timestamp series needed).
+    const dates = spine.dates ?? everyDays(spine.every!.from, spine.every!.to, spine.every!.days);
+    const cutoffs = `SELECT CAST(d AS ${ts}) AS cutoff FROM (SELECT 1 AS one) o${d.unnestJoin(`[${d.stringList(dates)}]`, 'd')}`;
     const people =
       spine.population === 'all_users'
-        ? `SELECT u.user_id, c.cutoff FROM users u, (${cutoffs}) c`
-        : `SELECT f.user_id, c.cutoff FROM (SELECT user_id, min(day) AS first_day FROM user_day GROUP BY 1) f, (${cutoffs}) c WHERE f.first_day < CAST(c.cutoff AS DATE)`;
-    select = `SELECT user_id, CAST(NULL AS VARCHAR) AS course_id, cutoff FROM (${people})`;
+        ? `SELECT u.user_id AS user_id, c.cutoff AS cutoff FROM users u, (${cutoffs}) c`
+        : `SELECT f.user_id AS user_id, c.cutoff AS cutoff FROM (SELECT user_id, min(day) AS first_day FROM user_day GROUP BY user_id) f, (${cutoffs}) c WHERE f.first_day < CAST(c.cutoff AS ${d.sqlType('date')})`;
+    select = dates.length ? `SELECT user_id, ${d.typedNull('varchar')} AS course_id, cutoff FROM (${people}) p` : null;
   }
-  await engine.run(`INSERT INTO spine SELECT * FROM (${select}) WHERE cutoff <= ${asOfTs} ORDER BY user_id, course_id NULLS FIRST, cutoff`, params);
-  const s = await engine.one<Record<string, unknown>>(`SELECT count(*) AS rows, count(DISTINCT user_id) AS users, count(DISTINCT cutoff) AS cutoffs, CAST(min(cutoff) AS VARCHAR) AS f, CAST(max(cutoff) AS VARCHAR) AS l FROM spine`);
-  return { rows: Number(s?.rows ?? 0), users: Number(s?.users ?? 0), cutoffs: Number(s?.cutoffs ?? 0), first_cutoff: (s?.f as string) ?? null, last_cutoff: (s?.l as string) ?? null };
+  if (select) await engine.run(`INSERT INTO spine SELECT * FROM (${select}) s WHERE cutoff <= ${asOfTs} ORDER BY user_id, course_id NULLS FIRST, cutoff`, params);
+  const s = await engine.one<Record<string, unknown>>(`SELECT count(*) AS rows, count(DISTINCT user_id) AS users, count(DISTINCT cutoff) AS cutoffs, ${d.timestampText('min(cutoff)')} AS f, ${d.timestampText('max(cutoff)')} AS l FROM spine`);
+  // (ClickHouse's min/max of no rows is the type's default, not NULL.)
+  const rows = Number(s?.rows ?? 0);
+  return { rows, users: Number(s?.users ?? 0), cutoffs: Number(s?.cutoffs ?? 0), first_cutoff: rows ? (s?.f as string) : null, last_cutoff: rows ? (s?.l as string) : null };
 }
 
 export interface FeatureUpdate {
@@ -58,26 +70,29 @@ export interface FeatureUpdate {
  * records (which also move teammates' team sizes) or a full tile rebuild recompute everything.
  */
 export async function computeFeatures(engine: Engine, specs: FeatureSpec[], opts: { full?: boolean } = {}): Promise<FeatureUpdate> {
+  const d = engine.dialect;
   const settings = JSON.stringify({ version: 1, specs: specs.map((s) => [s.name, s.type, s.sql]) });
   const state = await engine.one<{ last_load_id: number; settings: string }>(`SELECT last_load_id, settings FROM tile_state WHERE tile = 'features'`);
   const maxLoad = Number((await engine.one<{ m: number }>(`SELECT coalesce(max(load_id), 0) AS m FROM loads`))?.m ?? 0);
-  const exists = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'features' AND table_schema = 'main'`))?.n) > 0;
+  const exists = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'features' AND table_schema = ${d.currentSchema()}`))?.n) > 0;
   const needsHr = specs.some((s) => s.sql.includes('h.') || s.sql.includes('tm.'));
+  const DATE = d.sqlType('date');
   let incremental = !opts.full && exists && !!state && state.settings === settings;
   const since = Number(state?.last_load_id ?? 0);
   if (incremental && needsHr && Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM hr_records WHERE load_id > ${since}`))?.n) > 0) incremental = false;
   await engine.run(`DROP TABLE IF EXISTS __todo`);
   if (incremental) {
-    await engine.run(`CREATE TEMP TABLE __todo AS
+    await engine.run(`CREATE TEMPORARY TABLE __todo AS
       WITH t0 AS (
         SELECT user_id, min(t) AS t0 FROM (
           SELECT user_id, timestamp_utc AS t FROM events WHERE load_id > ${since}
           UNION ALL SELECT user_id, submitted_at FROM assessments WHERE load_id > ${since}) GROUP BY 1)
-      SELECT s.user_id, s.course_id, s.cutoff FROM spine s ANTI JOIN features f ON f.user_id = s.user_id AND f.course_id IS NOT DISTINCT FROM s.course_id AND f.cutoff = s.cutoff
+      SELECT s.user_id, s.course_id, s.cutoff FROM spine s ${d.antiJoin()} features f ON f.user_id = s.user_id AND f.course_id IS NOT DISTINCT FROM s.course_id AND f.cutoff = s.cutoff
       UNION
-      SELECT s.user_id, s.course_id, s.cutoff FROM spine s JOIN t0 ON t0.user_id = s.user_id AND CAST(t0.t0 AS DATE) < CAST(s.cutoff AS DATE)`);
-    await engine.run(`DELETE FROM features f WHERE NOT EXISTS (SELECT 1 FROM spine s WHERE f.user_id = s.user_id AND f.course_id IS NOT DISTINCT FROM s.course_id AND f.cutoff = s.cutoff)
-      OR EXISTS (SELECT 1 FROM __todo t WHERE f.user_id = t.user_id AND f.course_id IS NOT DISTINCT FROM t.course_id AND f.cutoff = t.cutoff)`);
+      SELECT s.user_id, s.course_id, s.cutoff FROM spine s JOIN t0 ON t0.user_id = s.user_id AND CAST(t0.t0 AS ${DATE}) < CAST(s.cutoff AS ${DATE})`);
+    const key = ['user_id', 'course_id', 'cutoff'];
+    const where = `NOT ${d.hasMatch('f', 'spine', 's', key, ['course_id'])}\n      OR ${d.hasMatch('f', '__todo', 't', key, ['course_id'])}`;
+    await step(engine, 'features: delete stale', d.deleteWhere('features', 'f', where, key));
   }
   const r = await assemble(engine, specs, incremental ? '__todo' : 'spine', incremental ? 'insert' : 'replace');
   await engine.run(`DROP TABLE IF EXISTS __todo`);
@@ -90,6 +105,8 @@ export async function computeFeatures(engine: Engine, specs: FeatureSpec[], opts
 /** Features for the spine rows in `spineTable`, written to `features` (replacing it, or appended). */
 async function assemble(engine: Engine, specs: FeatureSpec[], spineTable: string, write: 'replace' | 'insert'): Promise<number> {
   const table = 'features';
+  const d = engine.dialect;
+  const DATE = d.sqlType('date');
   const offsets = [...new Set([0, ...specs.flatMap((s) => s.offsets)])].sort((a, b) => a - b);
   const types = [...new Set(specs.flatMap((s) => s.event_types))].sort();
   const needsAssess = specs.some((s) => s.sql.includes('pa.'));
@@ -100,21 +117,20 @@ async function assemble(engine: Engine, specs: FeatureSpec[], spineTable: string
 
   // Learners get integer surrogate keys (uid) for the window and ASOF passes: sorting and matching
   // 32-character pseudonyms costs far more than integers.
-  await step(engine, 'features: spine keys', `CREATE TEMP TABLE __su AS SELECT user_id, CAST(row_number() OVER () AS INTEGER) AS uid FROM (SELECT DISTINCT user_id FROM ${spineTable})`);
-  await step(engine, 'features: spine', `CREATE TEMP TABLE __spine AS SELECT row_number() OVER (ORDER BY t.user_id, t.course_id NULLS FIRST, t.cutoff) AS sid, u.uid, t.user_id, t.course_id, t.cutoff, CAST(t.cutoff AS DATE) AS cutoff_day FROM ${spineTable} t JOIN __su u USING (user_id)`);
+  await step(engine, 'features: spine keys', `CREATE TEMPORARY TABLE __su AS SELECT user_id, CAST(row_number() OVER () AS INTEGER) AS uid FROM (SELECT DISTINCT user_id FROM ${spineTable})`);
+  await step(engine, 'features: spine', `CREATE TEMPORARY TABLE __spine AS SELECT row_number() OVER (ORDER BY t.user_id, t.course_id NULLS FIRST, t.cutoff) AS sid, u.uid, t.user_id, t.course_id, t.cutoff, CAST(t.cutoff AS ${DATE}) AS cutoff_day FROM ${spineTable} t JOIN __su u USING (user_id)`);
   // Seconds are summed as decimals: exact, so the result does not depend on the order in which the
   // parallel aggregation adds them up (with doubles it could differ in the last bit from run to run).
-  const EXACT = 'DECIMAL(38, 9)';
   // Cumulative activity at every lookup point (a cutoff minus each offset: the sums over tile days before
   // it). Rather than a running sum over every tile day, tile days are first summed per learner between
   // consecutive lookup days (bucket k holds the days before the k-th lookup day and on or after the one
   // before), then accumulated over those few buckets; days from the last lookup day on are never read.
   const bucketCols: Array<[string, string, string]> = [
     ['c_events', 'sum(events)', 'sum(c_events) OVER w'],
-    ['c_time', `sum(CAST(duration_seconds AS ${EXACT}))`, 'CAST(sum(c_time) OVER w AS DOUBLE)'],
+    ['c_time', `sum(${d.exactDecimal('duration_seconds')})`, 'CAST(sum(c_time) OVER w AS DOUBLE)'],
     ['c_days', 'count(*)', 'sum(c_days) OVER w'],
     ['c_sessions', 'sum(sessions_started)', 'sum(c_sessions) OVER w'],
-    ['c_session_seconds', `sum(CAST(session_seconds AS ${EXACT}))`, 'CAST(sum(c_session_seconds) OVER w AS DOUBLE)'],
+    ['c_session_seconds', `sum(${d.exactDecimal('session_seconds')})`, 'CAST(sum(c_session_seconds) OVER w AS DOUBLE)'],
     ['c_quiz_objects', 'sum(new_quiz_objects)', 'sum(c_quiz_objects) OVER w'],
     ...types.map((t): [string, string, string] => [`c_n_${t}`, `sum(n_${t})`, `sum(c_n_${t}) OVER w`]),
     ['first_ts', 'min(first_ts)', 'min(first_ts) OVER w'],
@@ -126,45 +142,44 @@ async function assemble(engine: Engine, specs: FeatureSpec[], spineTable: string
   if (!cum.length) cum.push(bucketCols[0]);
   // (The intermediate tables are read only through joins: no insertion order to keep.)
   await withoutInsertionOrder(engine, async () => {
-    await step(engine, 'features: lookup points', `CREATE TEMP TABLE __look AS SELECT s.sid, s.uid, o, s.cutoff_day - o AS pd FROM __spine s, unnest([${offsets.join(', ')}]) AS t(o)`);
-    await engine.run(`CREATE TEMP TABLE __lday AS SELECT pd, CAST(row_number() OVER (ORDER BY pd) AS INTEGER) AS k FROM (SELECT DISTINCT pd FROM __look)`);
-    const range = await engine.one<{ lo: string | null; hi: string | null }>(`SELECT CAST((SELECT min(day) FROM user_day) AS VARCHAR) AS lo, CAST(max(pd) AS VARCHAR) AS hi FROM __lday`);
-    await engine.run(`CREATE TEMP TABLE __bucket AS
-      SELECT g.day, l.k FROM (SELECT CAST(x AS DATE) AS day FROM generate_series(CAST($1 AS TIMESTAMP), CAST($2 AS TIMESTAMP), INTERVAL 1 DAY) AS t(x)) g
-      ASOF JOIN __lday l ON l.pd > g.day`, range?.hi ? [range.lo ?? range.hi, range.hi] : ['2000-01-01', '2000-01-01']);
-    await step(engine, 'features: bucket sums', `CREATE TEMP TABLE __bsum AS
+    await step(engine, 'features: lookup points', `CREATE TEMPORARY TABLE __look AS SELECT s.sid, s.uid, o, s.cutoff_day - o AS pd FROM __spine s${d.eachValue('o', offsets)}`);
+    await engine.run(`CREATE TEMPORARY TABLE __lday AS SELECT pd, CAST(row_number() OVER (ORDER BY pd) AS INTEGER) AS k FROM (SELECT DISTINCT pd FROM __look)`);
+    const range = await engine.one<{ lo: string | null; hi: string | null }>(`SELECT ${d.toText('(SELECT min(day) FROM user_day)')} AS lo, ${d.toText('max(pd)')} AS hi FROM __lday`);
+    await engine.run(`CREATE TEMPORARY TABLE __bucket AS
+      ${d.daysBeforeLookups('$1', '$2', '__lday')}`, range?.hi ? [range.lo ?? range.hi, range.hi] : ['2000-01-01', '2000-01-01']);
+    await step(engine, 'features: bucket sums', `CREATE TEMPORARY TABLE __bsum AS
       SELECT u.uid, b.k, ${cum.map(([name, agg]) => `${agg} AS ${name}`).join(', ')}
       FROM user_day d JOIN __su u USING (user_id) JOIN __bucket b USING (day)
       GROUP BY u.uid, b.k`);
-    await step(engine, 'features: cumulative sums', `CREATE TEMP TABLE __cum AS
+    await step(engine, 'features: cumulative sums', `CREATE TEMPORARY TABLE __cum AS
       SELECT uid, k, ${cum.map(([name, , acc]) => `${acc} AS ${name}`).join(', ')}
       FROM __bsum WINDOW w AS (PARTITION BY uid ORDER BY k ROWS UNBOUNDED PRECEDING)`);
     // One ASOF join for every lookup point, then one narrow table per offset.
-    await step(engine, 'features: lookups', `CREATE TEMP TABLE __pall AS
-      SELECT p.sid, p.o, c.* EXCLUDE (uid, k)
+    await step(engine, 'features: lookups', `CREATE TEMPORARY TABLE __pall AS
+      SELECT p.sid, p.o, ${d.allExcept('c.', ['uid', 'k'])}
       FROM (SELECT x.sid, x.uid, x.o, l.k FROM __look x JOIN __lday l USING (pd)) p
       ASOF LEFT JOIN __cum c ON p.uid = c.uid AND p.k >= c.k`);
   });
-  for (const o of offsets) await engine.run(`CREATE TEMP TABLE __p${o} AS SELECT * EXCLUDE (o) FROM __pall WHERE o = ${o}`);
+  for (const o of offsets) await engine.run(`CREATE TEMPORARY TABLE __p${o} AS SELECT ${d.allExcept('', ['o'])} FROM __pall WHERE o = ${o}`);
   await engine.run(`DROP TABLE __pall`);
   if (needsAssess) {
-    await engine.run(`CREATE TEMP TABLE __cuma AS SELECT user_id, day,
+    await engine.run(`CREATE TEMPORARY TABLE __cuma AS SELECT user_id, day,
         sum(attempts) OVER w AS c_attempts, sum(passed) OVER w AS c_passed, sum(graded) OVER w AS c_graded,
         sum(score_ratio_sum) OVER w AS c_score_sum, sum(scored) OVER w AS c_scored
-      FROM user_day_assessments SEMI JOIN (SELECT DISTINCT user_id FROM __spine) sp USING (user_id)
+      FROM user_day_assessments ${d.semiJoin()} (SELECT DISTINCT user_id FROM __spine) sp USING (user_id)
       WINDOW w AS (PARTITION BY user_id ORDER BY day ROWS UNBOUNDED PRECEDING)`);
-    await engine.run(`CREATE TEMP TABLE __pa AS SELECT s.sid, c.* EXCLUDE (user_id, day) FROM __spine s ASOF LEFT JOIN __cuma c ON s.user_id = c.user_id AND s.cutoff_day > c.day`);
+    await engine.run(`CREATE TEMPORARY TABLE __pa AS SELECT s.sid, ${d.allExcept('c.', ['user_id', 'day'])} FROM __spine s ASOF LEFT JOIN __cuma c ON s.user_id = c.user_id AND s.cutoff_day > c.day`);
   }
   if (needsHr || needsTeam) {
     // The HR record in force at the cutoff: the latest that took effect before it, unless it has ended.
-    await engine.run(`CREATE TEMP TABLE __hr AS
+    await engine.run(`CREATE TEMPORARY TABLE __hr AS
       SELECT s.sid, s.cutoff_day, CASE WHEN h.effective_to IS NULL OR h.effective_to > s.cutoff_day THEN h.user_id END AS hr_user,
         h.role_level, h.employment_status, h.hire_date, h.manager_id, h.performance_rating, h.salary_band, h.effective_to
       FROM __spine s ASOF LEFT JOIN hr_records h ON s.user_id = h.user_id AND s.cutoff_day > h.effective_from`);
-    await engine.run(`UPDATE __hr SET role_level = NULL, employment_status = NULL, hire_date = NULL, manager_id = NULL, performance_rating = NULL, salary_band = NULL WHERE hr_user IS NULL`);
+    await engine.run(d.update('__hr', 'role_level = NULL, employment_status = NULL, hire_date = NULL, manager_id = NULL, performance_rating = NULL, salary_band = NULL', 'hr_user IS NULL'));
   }
   if (needsTeam) {
-    await engine.run(`CREATE TEMP TABLE __team AS
+    await engine.run(`CREATE TEMPORARY TABLE __team AS
       SELECT c.cutoff_day, h.manager_id, count(DISTINCT h.user_id) AS team_size
       FROM (SELECT DISTINCT cutoff_day FROM __spine) c JOIN hr_records h
         ON h.effective_from < c.cutoff_day AND (h.effective_to IS NULL OR h.effective_to > c.cutoff_day)
@@ -177,7 +192,7 @@ async function assemble(engine: Engine, specs: FeatureSpec[], spineTable: string
     ...(needsHr || needsTeam ? ['LEFT JOIN __hr h ON h.sid = s.sid'] : []),
     ...(needsTeam ? ['LEFT JOIN __team tm ON tm.cutoff_day = s.cutoff_day AND tm.manager_id = h.manager_id'] : []),
   ];
-  const cast = (f: FeatureSpec) => `CAST(${f.sql} AS ${f.type === 'bigint' ? 'BIGINT' : f.type === 'double' ? 'DOUBLE' : 'VARCHAR'}) AS ${engine.dialect.quoteIdent(f.name)}`;
+  const cast = (f: FeatureSpec) => `CAST(${f.sql} AS ${d.sqlType(f.type)}) AS ${d.quoteIdent(f.name)}`;
   const select = `SELECT s.user_id, s.course_id, s.cutoff, ${specs.map(cast).join(', ')} FROM __spine s ${joins.join(' ')}`;
   if (write === 'replace') await step(engine, 'features: write', `CREATE OR REPLACE TABLE ${engine.dialect.quoteIdent(table)} AS ${select}`);
   else await engine.run(`INSERT INTO ${engine.dialect.quoteIdent(table)} ${select}`);

@@ -28,6 +28,7 @@ export interface TileUpdate {
 }
 
 const TILE = 'activity';
+const SESSION_KEY = ['user_id', 'session_start'];
 
 function settingsOf(o: TileOptions): string {
   return JSON.stringify({ version: 1, session_gap_minutes: o.sessionGapMinutes });
@@ -57,14 +58,16 @@ export async function updateTiles(engine: Engine, o: TileOptions): Promise<TileU
 const PROFILE = Boolean(process.env.LEARNPIPE_PROFILE);
 const EXPLAIN = process.env.LEARNPIPE_EXPLAIN;
 
-/** Runs one named step of SQL; with LEARNPIPE_PROFILE=1 its duration goes to stderr. */
-export async function step(engine: Engine, label: string, sql: string, params?: SqlParams): Promise<void> {
+/** Runs one named step of SQL (a statement, or several in order); with LEARNPIPE_PROFILE=1 its duration goes to stderr. */
+export async function step(engine: Engine, label: string, sql: string | string[], params?: SqlParams): Promise<void> {
   const t0 = PROFILE ? performance.now() : 0;
   const cpu0 = PROFILE ? process.cpuUsage() : undefined;
-  if (EXPLAIN && label.includes(EXPLAIN)) {
-    const rows = await engine.all(`EXPLAIN ANALYZE ${sql}`, params);
-    for (const r of rows) process.stderr.write(String(Object.values(r).pop()) + '\n');
-  } else await engine.run(sql, params);
+  for (const s of typeof sql === 'string' ? [sql] : sql) {
+    if (EXPLAIN && label.includes(EXPLAIN)) {
+      const rows = await engine.all(`EXPLAIN ANALYZE ${s}`, params);
+      for (const r of rows) process.stderr.write(String(Object.values(r).pop()) + '\n');
+    } else await engine.run(s, params);
+  }
   if (PROFILE) {
     const cpu = process.cpuUsage(cpu0);
     process.stderr.write(`profile ${label.padEnd(28)} ${((performance.now() - t0) / 1000).toFixed(2)} s wall, ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s cpu\n`);
@@ -74,19 +77,24 @@ export async function step(engine: Engine, label: string, sql: string, params?: 
 /**
  * Runs fn with DuckDB's preserve_insertion_order off: the intermediate tables built here are read only
  * through joins and GROUP BYs, and without the ordering constraint DuckDB inserts in parallel with less memory.
+ * (An engine without such a setting runs fn as is.)
  */
 export async function withoutInsertionOrder<T>(engine: Engine, fn: () => Promise<T>): Promise<T> {
-  const before = await engine.one<{ v: string }>(`SELECT CAST(current_setting('preserve_insertion_order') AS VARCHAR) AS v`);
-  await engine.run(`SET preserve_insertion_order = false`);
+  const setting = engine.dialect.insertionOrderSetting();
+  if (!setting) return fn();
+  const before = await engine.one<{ v: string }>(`SELECT CAST(current_setting('${setting}') AS VARCHAR) AS v`);
+  await engine.run(`SET ${setting} = false`);
   try {
     return await fn();
   } finally {
-    await engine.run(`SET preserve_insertion_order = ${before?.v === 'false' ? 'false' : 'true'}`);
+    await engine.run(`SET ${setting} = ${before?.v === 'false' ? 'false' : 'true'}`);
   }
 }
 
 /** Recomputes tiles for every learner (sinceLoad null) or for those with rows loaded after sinceLoad. */
 async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null, maxLoad: number): Promise<TileUpdate> {
+  const d = engine.dialect;
+  const [TS, DATE] = [d.sqlType('timestamp'), d.sqlType('date')];
   const gap = `INTERVAL ${Math.round(o.sessionGapMinutes * 60)} SECOND`;
   const full = sinceLoad === null;
   const temps = ['__recent', '__aff', '__uid', '__inc_ev', '__ev', '__quiz_new', '__quiz_day', '__aff_a'];
@@ -99,31 +107,31 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
   // 32-character pseudonym while sorting and grouping (far less memory and comparison work), and where
   // their recomputation starts (start_u: a session boundary; from_day: its UTC day).
   if (full) {
-    for (const t of ['user_day', 'user_day_assessments', 'sessions', 'quiz_first_starts']) await engine.run(`DELETE FROM ${t}`);
-    await step(engine, 'tiles: learner keys', `CREATE TEMP TABLE __uid AS
-      SELECT user_id, CAST(row_number() OVER () AS INTEGER) AS uid, CAST(NULL AS TIMESTAMP) AS start_u, CAST(NULL AS TIMESTAMP) AS from_day
+    for (const t of ['user_day', 'user_day_assessments', 'sessions', 'quiz_first_starts']) await engine.run(d.deleteAll(t));
+    await step(engine, 'tiles: learner keys', `CREATE TEMPORARY TABLE __uid AS
+      SELECT user_id, CAST(row_number() OVER () AS INTEGER) AS uid, CAST(NULL AS ${TS}) AS start_u, CAST(NULL AS ${TS}) AS from_day
       FROM (SELECT DISTINCT user_id FROM events)`);
   } else {
     // Learners with new events, and where their recomputation starts (see the header). Each join against
     // a tile or the event log is first narrowed by a constant bound (the earliest new event, the earliest
     // from_day), a cheap timestamp filter that spares hashing pseudonyms of rows that cannot match.
-    const t0min = (await engine.one<{ t: string | null }>(`SELECT CAST(min(timestamp_utc) AS VARCHAR) AS t FROM events WHERE load_id > ${sinceLoad}`))?.t ?? null;
+    const t0min = (await engine.one<{ t: string | null }>(`SELECT ${d.toText('min(timestamp_utc)')} AS t FROM events WHERE load_id > ${sinceLoad}`))?.t ?? null;
     // Every session a late or new event can change ends within a gap before the earliest new event;
     // they are read once (with their row ids, for the delete below).
-    await step(engine, 'tiles: recent sessions', `CREATE TEMP TABLE __recent AS
-      SELECT rowid AS rid, user_id, session_start, session_end FROM sessions WHERE session_end >= CAST($1 AS TIMESTAMP) - ${gap}`, [t0min]);
-    await step(engine, 'tiles: affected learners', `CREATE TEMP TABLE __aff AS
+    await step(engine, 'tiles: recent sessions', `CREATE TEMPORARY TABLE __recent AS
+      SELECT ${d.rowIdentity(SESSION_KEY)} AS rid, user_id, session_start, session_end FROM sessions WHERE session_end >= CAST($1 AS ${TS}) - ${gap}`, [t0min]);
+    await step(engine, 'tiles: affected learners', `CREATE TEMPORARY TABLE __aff AS
       WITH t0 AS (SELECT user_id, min(timestamp_utc) AS t0 FROM events WHERE load_id > ${sinceLoad} GROUP BY 1)
-      SELECT t0.user_id, least(t0.t0, min(s.session_start)) AS start_u, CAST(date_trunc('day', least(t0.t0, min(s.session_start))) AS TIMESTAMP) AS from_day
+      SELECT t0.user_id, least(t0.t0, min(s.session_start)) AS start_u, CAST(date_trunc('day', least(t0.t0, min(s.session_start))) AS ${TS}) AS from_day
       FROM t0 LEFT JOIN __recent s ON s.user_id = t0.user_id AND s.session_end >= t0.t0 - ${gap}
       GROUP BY t0.user_id, t0.t0`);
-    await step(engine, 'tiles: learner keys', `CREATE TEMP TABLE __uid AS SELECT user_id, CAST(row_number() OVER () AS INTEGER) AS uid, start_u, from_day FROM __aff`);
-    const b = await engine.one<{ f: string | null; c: string | null }>(`SELECT CAST(min(from_day) AS VARCHAR) AS f, CAST(min(from_day) - ${gap} AS VARCHAR) AS c FROM __aff`);
+    await step(engine, 'tiles: learner keys', `CREATE TEMPORARY TABLE __uid AS SELECT user_id, CAST(row_number() OVER () AS INTEGER) AS uid, start_u, from_day FROM __aff`);
+    const b = await engine.one<{ f: string | null; c: string | null }>(`SELECT ${d.toText('min(from_day)')} AS f, ${d.toText(`min(from_day) - ${gap}`)} AS c FROM __aff`);
     [fromDay, readFrom] = [b?.f ?? null, b?.c ?? null];
-    await step(engine, 'tiles: delete user_day', `DELETE FROM user_day d USING __aff a WHERE d.day >= CAST(CAST($1 AS TIMESTAMP) AS DATE) AND d.user_id = a.user_id AND d.day >= CAST(a.from_day AS DATE)`, [fromDay]);
+    await step(engine, 'tiles: delete user_day', d.deleteWhere('user_day', 'd', `d.day >= CAST(CAST($1 AS ${TS}) AS ${DATE}) AND d.user_id = a.user_id AND d.day >= CAST(a.from_day AS ${DATE})`, ['user_id', 'day'], '__aff a'), [fromDay]);
     // (A session starting at or after start_u ends within a gap of t0 or later, so it is among __recent.)
-    await step(engine, 'tiles: delete sessions', `DELETE FROM sessions WHERE rowid IN (SELECT r.rid FROM __recent r JOIN __aff a ON a.user_id = r.user_id AND r.session_start >= a.start_u)`);
-    await step(engine, 'tiles: delete quiz starts', `DELETE FROM quiz_first_starts q USING __aff a WHERE q.first_ts >= CAST($1 AS TIMESTAMP) AND q.user_id = a.user_id AND q.first_ts >= a.from_day`, [fromDay]);
+    await step(engine, 'tiles: delete sessions', d.deleteWhere('sessions', '', `${d.rowIdentity(SESSION_KEY)} IN (SELECT r.rid FROM __recent r JOIN __aff a ON a.user_id = r.user_id AND r.session_start >= a.start_u)`, SESSION_KEY));
+    await step(engine, 'tiles: delete quiz starts', d.deleteWhere('quiz_first_starts', 'q', `q.first_ts >= CAST($1 AS ${TS}) AND q.user_id = a.user_id AND q.first_ts >= a.from_day`, ['user_id', 'object_id'], '__aff a'), [fromDay]);
   }
 
   // One sorted pass over (learner, time): each event learns whether it starts a session (the previous
@@ -132,14 +140,14 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
   // first; only one within a gap of from_day can matter (an earlier one leaves the next event a session
   // start, as no previous event would). The events needed (from a gap before from_day) are read once.
   if (!full) {
-    await step(engine, 'tiles: events to reread', `CREATE TEMP TABLE __inc_ev AS
+    await step(engine, 'tiles: events to reread', `CREATE TEMPORARY TABLE __inc_ev AS
       SELECT u.uid, e.timestamp_utc AS ts, e.event_type, e.object_id, e.duration_seconds, e.timestamp_utc < u.from_day AS before
-      FROM (SELECT user_id, timestamp_utc, event_type, object_id, duration_seconds FROM events WHERE timestamp_utc >= CAST($1 AS TIMESTAMP)) e
+      FROM (SELECT user_id, timestamp_utc, event_type, object_id, duration_seconds FROM events WHERE timestamp_utc >= CAST($1 AS ${TS})) e
       JOIN __uid u ON u.user_id = e.user_id AND e.timestamp_utc >= u.from_day - ${gap}`, [readFrom]);
   }
   // Event types travel as their index in EVENT_TYPES (a 1-byte code instead of a string): the sorted
   // pass below holds every event read, and its size decides whether the build fits in memory.
-  const ty = (col: string) => `CAST(list_position([${engine.dialect.stringList(EVENT_TYPES)}], ${col}) AS UTINYINT)`;
+  const ty = (col: string) => d.positionCode(EVENT_TYPES, col);
   const read = full
     ? `SELECT u.uid, e.timestamp_utc AS ts, ${ty('e.event_type')} AS ty, e.duration_seconds, false AS ctx FROM events e JOIN __uid u USING (user_id)`
     : `SELECT uid, ts, ${ty('event_type')} AS ty, duration_seconds, false AS ctx FROM __inc_ev WHERE NOT before
@@ -150,31 +158,31 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
   // Done before the sorted pass, and reduced to counts per learner and day, so that little is held in
   // memory next to it.
   await step(engine, 'tiles: quiz first starts', full
-    ? `CREATE TEMP TABLE __quiz_new AS
+    ? `CREATE TEMPORARY TABLE __quiz_new AS
         SELECT u.uid, e.object_id, min(e.timestamp_utc) AS first_ts
         FROM events e JOIN __uid u USING (user_id)
         WHERE e.event_type = 'quiz_start' AND e.object_id IS NOT NULL
         GROUP BY 1, 2`
-    : `CREATE TEMP TABLE __quiz_new AS
+    : `CREATE TEMPORARY TABLE __quiz_new AS
         SELECT q.uid, q.object_id, min(q.ts) AS first_ts
         FROM __inc_ev q JOIN __uid u USING (uid)
         WHERE NOT q.before AND q.event_type = 'quiz_start' AND q.object_id IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM quiz_first_starts k WHERE k.user_id = u.user_id AND k.object_id = q.object_id)
         GROUP BY 1, 2`);
   await step(engine, 'tiles: insert quiz starts', `INSERT INTO quiz_first_starts SELECT u.user_id, q.object_id, q.first_ts FROM __quiz_new q JOIN __uid u USING (uid)`);
-  await engine.run(`CREATE TEMP TABLE __quiz_day AS SELECT uid, CAST(first_ts AS DATE) AS day, count(*) AS n FROM __quiz_new GROUP BY 1, 2`);
+  await engine.run(`CREATE TEMPORARY TABLE __quiz_day AS SELECT uid, CAST(first_ts AS ${DATE}) AS day, count(*) AS n FROM __quiz_new GROUP BY 1, 2`);
   await engine.run(`DROP TABLE __quiz_new`);
 
   // The sorted pass also marks events alone on their UTC day (single): their day tile is the event
   // itself, so only the other events go through the GROUP BY (on sparse activity, most days have one event).
-  await step(engine, 'tiles: events in order', `CREATE TEMP TABLE __ev AS
+  await step(engine, 'tiles: events in order', `CREATE TEMPORARY TABLE __ev AS
     SELECT uid, ts, ty, duration_seconds, ctx, CAST(rn AS INTEGER) AS rn,
-      (prev IS NULL OR ts - prev > ${gap}) AS is_start,
-      (next IS NULL OR next - ts > ${gap}) AS is_end,
-      CASE WHEN NOT (prev IS NULL OR ts - prev > ${gap}) THEN epoch(ts - prev) END AS step_seconds,
-      (prev IS NULL OR CAST(prev AS DATE) <> CAST(ts AS DATE)) AND (next IS NULL OR CAST(next AS DATE) <> CAST(ts AS DATE)) AS single
+      (prev IS NULL OR ${d.gapExceeded('ts', 'prev', gap)}) AS is_start,
+      (next IS NULL OR ${d.gapExceeded('next', 'ts', gap)}) AS is_end,
+      CASE WHEN NOT (prev IS NULL OR ${d.gapExceeded('ts', 'prev', gap)}) THEN ${d.secondsBetween('ts', 'prev')} END AS step_seconds,
+      (prev IS NULL OR CAST(prev AS ${DATE}) <> CAST(ts AS ${DATE})) AND (next IS NULL OR CAST(next AS ${DATE}) <> CAST(ts AS ${DATE})) AS single
     FROM (
-      SELECT *, lag(ts) OVER w AS prev, lead(ts) OVER w AS next, row_number() OVER w AS rn
+      SELECT *, ${d.lag('ts')} OVER w AS prev, ${d.lead('ts')} OVER w AS next, row_number() OVER w AS rn
       FROM (${read}) WINDOW w AS (PARTITION BY uid ORDER BY ts))`);
 
   // Sessions from their boundary events. An event that both starts and ends a session is a one-event
@@ -189,7 +197,7 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
       SELECT uid, ts, ts AS session_end, 1 AS events FROM __ev x WHERE NOT ctx AND is_start AND is_end ${since}
       UNION ALL
       SELECT uid, ts, next_ts, next_rn - rn + 1 FROM (
-        SELECT uid, ts, rn, is_start, lead(ts) OVER w AS next_ts, lead(rn) OVER w AS next_rn
+        SELECT uid, ts, rn, is_start, ${d.lead('ts')} OVER w AS next_ts, ${d.lead('rn')} OVER w AS next_rn
         FROM __ev x WHERE NOT ctx AND is_start <> is_end ${since}
         WINDOW w AS (PARTITION BY uid ORDER BY rn))
       WHERE is_start) b
@@ -206,15 +214,15 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
   await step(engine, 'tiles: user_day', `INSERT INTO user_day (user_id, day, events, duration_seconds, first_ts, last_ts, sessions_started, session_seconds, new_quiz_objects, ${typeNames.join(', ')})
     SELECT u.user_id, d.day, d.events, d.duration_seconds, d.first_ts, d.last_ts, d.sessions_started, d.session_seconds, coalesce(q.n, 0), ${EVENT_TYPES.map((t) => (present.has(t) ? `d.n_${t}` : '0')).join(', ')}
     FROM (
-      SELECT uid, CAST(ts AS DATE) AS day, count(*) AS events, coalesce(sum(duration_seconds), 0) AS duration_seconds,
+      SELECT uid, CAST(ts AS ${DATE}) AS day, count(*) AS events, coalesce(${d.floatSum('duration_seconds')}, 0) AS duration_seconds,
         min(ts) AS first_ts, max(ts) AS last_ts,
         count(*) FILTER (WHERE is_start) AS sessions_started,
-        coalesce(sum(step_seconds), 0) AS session_seconds
+        coalesce(${d.floatSum('step_seconds')}, 0) AS session_seconds
         ${typeCols}
       FROM __ev WHERE NOT ctx AND NOT single GROUP BY 1, 2
       UNION ALL
       -- (+ 0.0: as a sum would, turns a -0.0 duration into 0.0)
-      SELECT uid, CAST(ts AS DATE), CAST(1 AS BIGINT), coalesce(duration_seconds, 0) + 0.0, ts, ts, CAST(is_start AS BIGINT), coalesce(step_seconds, 0)
+      SELECT uid, CAST(ts AS ${DATE}), CAST(1 AS BIGINT), coalesce(duration_seconds, 0) + 0.0, ts, ts, CAST(is_start AS BIGINT), coalesce(step_seconds, 0)
         ${typeSingle}
       FROM __ev WHERE NOT ctx AND single) d
     JOIN __uid u USING (uid)
@@ -223,15 +231,14 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
   await engine.run(`DROP TABLE __ev`);
 
   // Assessments: day tiles from the earliest new submission of each learner.
-  if (full) {
-    await engine.run(`CREATE TEMP TABLE __aff_a AS SELECT DISTINCT user_id, CAST('-infinity' AS TIMESTAMP) AS from_day FROM assessments`);
-  } else {
-    await engine.run(`CREATE TEMP TABLE __aff_a AS SELECT user_id, CAST(date_trunc('day', min(submitted_at)) AS TIMESTAMP) AS from_day FROM assessments WHERE load_id > ${sinceLoad} GROUP BY 1`);
-    await engine.run(`DELETE FROM user_day_assessments d USING __aff_a a WHERE d.user_id = a.user_id AND d.day >= CAST(a.from_day AS DATE)`);
+  // (A full build reads every submission and needs no __aff_a.)
+  if (!full) {
+    await engine.run(`CREATE TEMPORARY TABLE __aff_a AS SELECT user_id, CAST(date_trunc('day', min(submitted_at)) AS ${TS}) AS from_day FROM assessments WHERE load_id > ${sinceLoad} GROUP BY 1`);
+    await step(engine, 'tiles: delete assessment days', d.deleteWhere('user_day_assessments', 'd', `d.user_id = a.user_id AND d.day >= CAST(a.from_day AS ${DATE})`, ['user_id', 'day'], '__aff_a a'));
   }
   await step(engine, 'tiles: assessments', `INSERT INTO user_day_assessments
-    SELECT s.user_id, CAST(s.submitted_at AS DATE) AS day, count(*), count(*) FILTER (WHERE s.passed), count(s.passed),
-      coalesce(sum(s.score / s.max_score) FILTER (WHERE s.max_score > 0), 0), count(*) FILTER (WHERE s.score IS NOT NULL AND s.max_score > 0)
+    SELECT s.user_id, CAST(s.submitted_at AS ${DATE}) AS day, count(*), count(*) FILTER (WHERE s.passed), count(s.passed),
+      coalesce(${d.floatSum('s.score / s.max_score', 's.max_score > 0')}, 0), count(*) FILTER (WHERE s.score IS NOT NULL AND s.max_score > 0)
     FROM assessments s ${full ? '' : 'JOIN __aff_a a ON a.user_id = s.user_id AND s.submitted_at >= a.from_day'}
     GROUP BY 1, 2`);
 

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Engine } from '../engine/engine.js';
 import type { LabelDef } from '../config/modeling.js';
+import type { Dialect } from '../engine/dialects/dialect.js';
 
 export interface LabelSummary {
   name: string;
@@ -38,7 +39,8 @@ function inList(col: string, values: string[] | undefined, params: unknown[]): s
  * The SELECT giving, per spine row (alias s: user_id, course_id, cutoff, wend), `value` (0/1) and
  * `at_risk` (false when the outcome was already settled before the cutoff).
  */
-function labelSql(def: LabelDef, params: unknown[]): string {
+function labelSql(def: LabelDef, params: unknown[], d: Dialect): string {
+  const day = (e: string) => `CAST(${e} AS ${d.sqlType('date')})`;
   const win = `e.timestamp_utc > s.cutoff AND e.timestamp_utc <= s.wend`;
   switch (def.kind) {
     case 'event_within': {
@@ -51,9 +53,9 @@ function labelSql(def: LabelDef, params: unknown[]): string {
       const statuses = def.statuses.map((x) => x.toLowerCase());
       const st = inList('lower(h.employment_status)', statuses, params);
       return `SELECT s.*,
-          CASE WHEN EXISTS (SELECT 1 FROM hr_records h WHERE h.user_id = s.user_id AND ${st} AND h.effective_from > CAST(s.cutoff AS DATE) AND h.effective_from <= CAST(s.wend AS DATE)) THEN 1 ELSE 0 END AS value,
-          NOT EXISTS (SELECT 1 FROM hr_records h WHERE h.user_id = s.user_id AND ${st} AND h.effective_from <= CAST(s.cutoff AS DATE))
-            AND EXISTS (SELECT 1 FROM hr_records h WHERE h.user_id = s.user_id AND h.effective_from <= CAST(s.cutoff AS DATE)) AS at_risk
+          CASE WHEN EXISTS (SELECT 1 FROM hr_records h WHERE h.user_id = s.user_id AND ${st} AND h.effective_from > ${day('s.cutoff')} AND h.effective_from <= ${day('s.wend')}) THEN 1 ELSE 0 END AS value,
+          NOT EXISTS (SELECT 1 FROM hr_records h WHERE h.user_id = s.user_id AND ${st} AND h.effective_from <= ${day('s.cutoff')})
+            AND EXISTS (SELECT 1 FROM hr_records h WHERE h.user_id = s.user_id AND h.effective_from <= ${day('s.cutoff')}) AS at_risk
         FROM __ls s`;
     }
     case 'completion_by_due':
@@ -80,21 +82,23 @@ function bind(params: unknown[], v: unknown): string {
 /** Computes one label definition over the current spine and stores it for computation date asOf. */
 export async function computeLabel(engine: Engine, def: LabelDef, asOf: string): Promise<LabelSummary> {
   const hash = definitionHash(def);
+  const d = engine.dialect;
+  const ts = d.sqlType('timestamp');
   const windowDays = 'window_days' in def ? def.window_days : null;
   await engine.run(`DROP TABLE IF EXISTS __ls`);
-  await engine.run(`CREATE TEMP TABLE __ls AS SELECT user_id, course_id, cutoff, ${windowDays ? `cutoff + to_days(${windowDays})` : 'CAST(NULL AS TIMESTAMP)'} AS wend FROM spine`);
+  await engine.run(`CREATE TEMPORARY TABLE __ls AS SELECT user_id, course_id, cutoff, ${windowDays ? `cutoff + INTERVAL ${windowDays} DAY` : d.typedNull('timestamp')} AS wend FROM spine`);
   const params: unknown[] = [];
-  const sql = labelSql(def, params);
+  const sql = labelSql(def, params, d);
   await engine.run(`DROP TABLE IF EXISTS __lv`);
-  await engine.run(`CREATE TEMP TABLE __lv AS SELECT * FROM (${sql}) WHERE wend IS NOT NULL`, params as never);
+  await engine.run(`CREATE TEMPORARY TABLE __lv AS SELECT * FROM (${sql}) v WHERE wend IS NOT NULL`, params as never);
   const fixed = [def.name, hash, asOf];
   const p = (i: number) => `$${i}`;
   await engine.transaction(async () => {
     await engine.run(`DELETE FROM labels WHERE label_name = $1 AND definition_hash = $2 AND computation_date = $3`, fixed);
     await engine.run(
       `INSERT INTO labels (label_id, label_name, definition_hash, user_id, course_id, label_value, censored, label_window_start, label_window_end, computation_date)
-       SELECT left(sha256(${p(2)} || '|' || user_id || '|' || coalesce(course_id, '') || '|' || CAST(cutoff AS VARCHAR) || '|' || CAST(wend AS VARCHAR)), 32),
-         ${p(1)}, ${p(2)}, user_id, course_id, CASE WHEN wend <= CAST(${p(3)} AS TIMESTAMP) THEN value END, wend > CAST(${p(3)} AS TIMESTAMP), cutoff, wend, ${p(3)}
+       SELECT left(${d.sha256Hex(`${p(2)} || '|' || user_id || '|' || coalesce(course_id, '') || '|' || ${d.timestampText('cutoff')} || '|' || ${d.timestampText('wend')}`)}, 32),
+         ${p(1)}, ${p(2)}, user_id, course_id, CASE WHEN wend <= CAST(${p(3)} AS ${ts}) THEN value END, wend > CAST(${p(3)} AS ${ts}), cutoff, wend, ${p(3)}
        FROM __lv WHERE at_risk ORDER BY user_id, course_id NULLS FIRST, cutoff`,
       fixed,
     );

@@ -19,7 +19,7 @@ export async function recomputeLabels(loaded: LoadedConfig, asOf: string, only?:
     mkdirSync(outDir, { recursive: true });
     const file = path.join(outDir, 'labels.parquet');
     const tmp = `${file}.tmp-${process.pid}`;
-    const hashes = labels.map((l) => `'${l.definition_hash}'`).join(', ');
+    const hashes = engine.dialect.stringList(labels.map((l) => l.definition_hash));
     await copyToParquet(
       engine,
       `SELECT label_id, label_name, definition_hash, user_id, course_id, label_value, censored, label_window_start, label_window_end, computation_date

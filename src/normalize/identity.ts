@@ -3,6 +3,7 @@
 // normalised email (when enabled). Resolution is recomputed from all links after every load, so the
 // result does not depend on the order sources were loaded in; rows already loaded are re-keyed.
 import type { Engine } from '../engine/engine.js';
+import { ALL_TABLES } from '../schema/canonical.js';
 import { createHash } from 'node:crypto';
 import { normalizeKey, type Pseudonymizer } from '../privacy/pseudonym.js';
 import type { KeyRole } from './mapping.js';
@@ -13,7 +14,7 @@ export const KEYS = '__keys';
 /** Pseudonymises the distinct raw values of each key role found in `fromTable` into KEYS(role, kind, raw, pseudonym). */
 export async function pseudonymizeKeys(engine: Engine, pz: Pseudonymizer, roles: KeyRole[], fromTable: string): Promise<number> {
   await engine.run(`DROP TABLE IF EXISTS ${KEYS}`);
-  await engine.run(`CREATE TEMP TABLE ${KEYS} (role VARCHAR, kind VARCHAR, raw VARCHAR, pseudonym VARCHAR)`);
+  await engine.run(engine.dialect.createTempTable(KEYS, [['role', 'varchar'], ['kind', 'varchar'], ['raw', 'varchar'], ['pseudonym', 'varchar']]));
   let n = 0;
   for (const r of roles) {
     const kind = r.kindColumn ?? `CAST(${engine.dialect.quoteString(r.kind)} AS VARCHAR)`;
@@ -35,17 +36,17 @@ export async function pseudonymizeKeys(engine: Engine, pz: Pseudonymizer, roles:
 
 /** Records every person key (user, manager) this load presented; new ones are their own person until resolved. */
 export async function registerKeys(engine: Engine, source: string): Promise<void> {
+  const d = engine.dialect;
   await engine.run(
     `INSERT INTO identity_map (key_kind, key_pseudonym, user_id, rule, sources)
      SELECT DISTINCT k.kind, k.pseudonym, k.pseudonym, 'unmatched', [$1] FROM ${KEYS} k
-     WHERE k.role IN ('user', 'manager') AND k.pseudonym IS NOT NULL AND NOT EXISTS (SELECT 1 FROM identity_map m WHERE m.key_kind = k.kind AND m.key_pseudonym = k.pseudonym)`,
+     WHERE k.role IN ('user', 'manager') AND k.pseudonym IS NOT NULL AND NOT ${d.hasMatch('k', '(SELECT key_kind AS kind, key_pseudonym AS pseudonym FROM identity_map)', 'm', ['kind', 'pseudonym'], [])}`,
     [source],
   );
-  await engine.run(
-    `UPDATE identity_map SET sources = list_sort(list_append(sources, $1))
-     WHERE NOT list_contains(sources, $1) AND EXISTS (SELECT 1 FROM ${KEYS} k WHERE k.role IN ('user', 'manager') AND k.kind = identity_map.key_kind AND k.pseudonym = identity_map.key_pseudonym)`,
-    [source],
-  );
+  const keys = `(SELECT DISTINCT kind, pseudonym FROM ${KEYS} WHERE role IN ('user', 'manager'))`;
+  for (const sql of d.updateFrom('identity_map', [['sources', d.arraySortedAppend('identity_map.sources', '$1')]], keys, 'k', [['key_kind', 'kind'], ['key_pseudonym', 'pseudonym']], `NOT ${d.arrayContains('identity_map.sources', '$1')}`)) {
+    await engine.run(sql, [source]);
+  }
 }
 
 /**
@@ -58,11 +59,13 @@ export async function linkEmailHashes(engine: Engine, source: FileSourceConfig, 
   if (!f.email && !byUserKey) return;
   const emailRaw = f.email ? 'm.r_email' : 'm.r_user';
   const emailPz = f.email ? 'm.email_pseudonym' : 'm.user_pseudonym';
-  const emp = source.target === 'hr_records' ? `CASE WHEN m.user_kind = 'employee_id' THEN m.user_pseudonym END` : f.employee_id ? 'm.employee_id_pseudonym' : 'CAST(NULL AS VARCHAR)';
+  const emp = source.target === 'hr_records' ? `CASE WHEN m.user_kind = 'employee_id' THEN m.user_pseudonym END` : f.employee_id ? 'm.employee_id_pseudonym' : engine.dialect.typedNull('varchar');
   const name = engine.dialect.quoteString(source.name);
-  await engine.run(`DELETE FROM identity_links l WHERE l.source = ${name} AND l.key_kind = 'mbox_sha1sum' AND EXISTS (SELECT 1 FROM ${KEYS} k WHERE k.role = 'email_sha1' AND k.pseudonym = l.key_pseudonym)`);
+  const d = engine.dialect;
+  const hashes = `(SELECT pseudonym AS key_pseudonym FROM ${KEYS} WHERE role = 'email_sha1')`;
+  for (const sql of d.deleteWhere('identity_links', 'l', `l.source = ${name} AND l.key_kind = 'mbox_sha1sum' AND ${d.hasMatch('l', hashes, 'k', ['key_pseudonym'], [])}`, ['source', 'key_kind', 'key_pseudonym'])) await engine.run(sql);
   await engine.run(`INSERT INTO identity_links (source, key_kind, key_pseudonym, employee_id_pseudonym, email_pseudonym)
-    SELECT ${name}, 'mbox_sha1sum', k.pseudonym, arg_max(${emp}, m.__row), arg_max(${emailPz}, m.__row)
+    SELECT ${name}, 'mbox_sha1sum', k.pseudonym, ${d.argMax(emp, 'm.__row')}, ${d.argMax(emailPz, 'm.__row')}
     FROM ${mk} m JOIN ${KEYS} k ON k.role = 'email_sha1' AND k.raw = ${emailRaw} WHERE m.__reject IS NULL GROUP BY k.pseudonym ORDER BY k.pseudonym`);
 }
 
@@ -106,7 +109,7 @@ export async function resolveIdentities(engine: Engine, opts: { matchByEmail: bo
   };
   const ordered = rules.flatMap((r) => (arms[r] ?? []).map(([when, then]) => ({ when, then, rule: r })));
   await engine.run(`DROP TABLE IF EXISTS __resolved`);
-  await engine.run(`CREATE TEMP TABLE __resolved AS
+  await engine.run(`CREATE TEMPORARY TABLE __resolved AS
     WITH emp_by_email AS (
       SELECT email_pseudonym, min(employee_id_pseudonym) AS emp FROM identity_links
       WHERE email_pseudonym IS NOT NULL AND employee_id_pseudonym IS NOT NULL GROUP BY 1),
@@ -136,16 +139,18 @@ export async function resolveIdentities(engine: Engine, opts: { matchByEmail: bo
   }
   if (byOld.size) {
     await engine.run(`DROP TABLE IF EXISTS __rekey`);
-    await engine.run(`CREATE TEMP TABLE __rekey (old_id VARCHAR, new_id VARCHAR)`);
+    await engine.run(engine.dialect.createTempTable('__rekey', [['old_id', 'varchar'], ['new_id', 'varchar']]));
     await engine.appendRows('__rekey', [...byOld]);
     for (const [table, col] of REKEY) {
-      await engine.run(`UPDATE ${table} SET ${col} = r.new_id FROM __rekey r WHERE ${table}.${col} = r.old_id`);
+      const key = ALL_TABLES.find((t) => t.name === table)!.key;
+      for (const sql of engine.dialect.updateFrom(table, [[col, 'r.new_id']], '__rekey', 'r', [[col, 'old_id']], undefined, key)) await engine.run(sql);
     }
     // Older rows changed hands: derived tiles and features no longer match them, so the next run rebuilds.
-    await engine.run(`DELETE FROM tile_state`);
+    await engine.run(engine.dialect.deleteAll('tile_state'));
   }
-  await engine.run(`UPDATE identity_map SET user_id = r.user_id, rule = r.rule FROM __resolved r
-    WHERE identity_map.key_kind = r.key_kind AND identity_map.key_pseudonym = r.key_pseudonym AND (identity_map.user_id <> r.user_id OR identity_map.rule <> r.rule)`);
+  for (const sql of engine.dialect.updateFrom('identity_map', [['user_id', 'r.user_id'], ['rule', 'r.rule']], '__resolved', 'r', [['key_kind', 'key_kind'], ['key_pseudonym', 'key_pseudonym']], '(identity_map.user_id <> r.user_id OR identity_map.rule <> r.rule)')) {
+    await engine.run(sql);
+  }
   return { changed: byOld.size, splits };
 }
 
@@ -159,8 +164,8 @@ export interface MatchRate {
 /** Per source: the share of distinct keys it presented that resolved to an HR-known person. */
 export async function matchRates(engine: Engine): Promise<MatchRate[]> {
   const rows = await engine.all<{ source: string; keys: number; matched: number }>(
-    `SELECT s.source, count(*) AS keys, count(*) FILTER (WHERE m.rule <> 'unmatched') AS matched
-     FROM identity_map m, unnest(m.sources) AS s(source) GROUP BY 1 ORDER BY 1`,
+    `SELECT source, count(*) AS keys, count(*) FILTER (WHERE m.rule <> 'unmatched') AS matched
+     FROM identity_map m${engine.dialect.unnestJoin('m.sources', 'source')} GROUP BY 1 ORDER BY 1`,
   );
   return rows.map((r) => ({ source: r.source, keys: Number(r.keys), matched: Number(r.matched), rate: Number(r.keys) ? Number(r.matched) / Number(r.keys) : 1 }));
 }
@@ -175,23 +180,26 @@ export interface UnmatchedIdentity {
 /** Keys that no rule linked to an HR person, per source that presented them. */
 export async function unmatchedIdentities(engine: Engine): Promise<UnmatchedIdentity[]> {
   const rows = await engine.all<{ source: string; key_kind: string; key_pseudonym: string }>(
-    `SELECT s.source, m.key_kind, m.key_pseudonym FROM identity_map m, unnest(m.sources) AS s(source) WHERE m.rule = 'unmatched' ORDER BY 1, 2, 3`,
+    `SELECT source, m.key_kind, m.key_pseudonym FROM identity_map m${engine.dialect.unnestJoin('m.sources', 'source')} WHERE m.rule = 'unmatched' ORDER BY 1, 2, 3`,
   );
   return rows.map((r) => ({ source: r.source, key_kind: r.key_kind, key_pseudonym: r.key_pseudonym }));
 }
 
 /** Rebuilds users from the identity map and the latest HR record of each person. */
 export async function rebuildUsers(engine: Engine): Promise<void> {
-  await engine.run(`DELETE FROM users`);
+  const d = engine.dialect;
+  const any = (rule: string) => d.boolOr(`rule = '${rule}'`);
+  const latest = (c: string) => `${d.argMax(c, 'effective_from')} AS ${c}`;
+  await engine.run(d.deleteAll('users'));
   await engine.run(`INSERT INTO users
     WITH ids AS (
-      SELECT user_id, list(key_kind || ':' || key_pseudonym ORDER BY key_kind, key_pseudonym) AS source_ids,
-        CASE WHEN bool_or(rule = 'employee_id') THEN 'employee_id' WHEN bool_or(rule = 'email') THEN 'email'
-             WHEN bool_or(rule = 'mbox_sha1sum') THEN 'mbox_sha1sum' WHEN bool_or(rule = 'account') THEN 'account' ELSE 'unmatched' END AS match_rule
+      SELECT user_id, ${d.orderedList(`key_kind || ':' || key_pseudonym`, ['key_kind', 'key_pseudonym'])} AS source_ids,
+        CASE WHEN ${any('employee_id')} THEN 'employee_id' WHEN ${any('email')} THEN 'email'
+             WHEN ${any('mbox_sha1sum')} THEN 'mbox_sha1sum' WHEN ${any('account')} THEN 'account' ELSE 'unmatched' END AS match_rule
       FROM identity_map GROUP BY user_id),
     hr AS (
-      SELECT user_id, arg_max(hire_date, effective_from) AS hire_date, arg_max(employment_status, effective_from) AS employment_status,
-        arg_max(role_level, effective_from) AS role_level, arg_max(manager_id, effective_from) AS manager_id, arg_max(department, effective_from) AS department
+      SELECT user_id, ${latest('hire_date')}, ${latest('employment_status')},
+        ${latest('role_level')}, ${latest('manager_id')}, ${latest('department')}
       FROM hr_records GROUP BY user_id)
     SELECT ids.user_id, ids.source_ids, ids.match_rule, hr.hire_date, hr.employment_status, hr.role_level, hr.manager_id, hr.department
     FROM ids LEFT JOIN hr USING (user_id) ORDER BY ids.user_id`);

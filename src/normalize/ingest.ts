@@ -1,7 +1,7 @@
 // Ingests every configured source: each new file is loaded in its own transaction (so a crash loses at
 // most the file in flight, and the next run loads it again); files already loaded, by content hash,
 // are skipped. Afterwards the users table is rebuilt from identities and HR history.
-import type { Engine } from '../engine/engine.js';
+import { EngineSetupError, type Engine } from '../engine/engine.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Pseudonymizer } from '../privacy/pseudonym.js';
 import { listSourceFiles, sha256File, SourceReadError } from '../sources/files.js';
@@ -53,6 +53,18 @@ export interface IngestSummary {
   affected_from: string | null;
 }
 
+/** The summary of a run that loaded nothing (run --no-ingest). */
+export function emptyIngestSummary(): IngestSummary {
+  return {
+    loads: [],
+    sources: [],
+    totals: { files_loaded: 0, files_skipped: 0, rows_read: 0, accepted: 0, duplicates: 0, conflicts: 0, rejected: 0, dst_gap: 0, dst_overlap: 0, late: 0, reconciled: true },
+    match_rates: [],
+    unmatched: [],
+    affected_from: null,
+  };
+}
+
 export async function ingest(engine: Engine, loaded: LoadedConfig, pz: Pseudonymizer, opts: { asOf?: string | null; sources?: string[]; progress?: IngestProgress; vault?: Vault | null } = {}): Promise<IngestSummary> {
   const { config, baseDir } = loaded;
   const sources = config.sources.filter((s) => !opts.sources || opts.sources.includes(s.name));
@@ -62,11 +74,28 @@ export async function ingest(engine: Engine, loaded: LoadedConfig, pz: Pseudonym
     const unknown = opts.sources.filter((n) => !all.includes(n));
     if (unknown.length) throw new Error(`unknown source(s): ${unknown.join(', ')}; configured: ${all.join(', ')}`);
   }
+  if (engine.dialect.name !== 'duckdb') {
+    // File sources are read and normalised by any engine that reads local files (DuckDB, chdb);
+    // connectors and database sources still load through DuckDB only (docs/engines.md).
+    const other = [...sources.filter((s) => s.kind !== 'file').map((s) => `${s.name} (${s.kind})`), ...connectors.map((c) => `${c.name} (${c.kind})`)];
+    const copy = `ingest with DuckDB (\`learnpipe ingest\`) and copy with \`learnpipe copy-to-clickhouse\`, then \`learnpipe run --engine clickhouse --no-ingest\``;
+    if (other.length) {
+      throw new EngineSetupError(`ingestion into ${engine.dialect.name} reads file sources only; ${other.join(', ')} load through DuckDB: ${copy} (or ingest only the file sources: \`learnpipe ingest --source <name>…\`)`);
+    }
+    if (sources.length && engine.readsLocalFiles === false) {
+      throw new EngineSetupError(
+        `a ClickHouse server (${engine.location}) cannot read this machine's source files: ingest in-process with chdb (engine.clickhouse without a url) and copy the tables, or ${copy}`,
+      );
+    }
+  }
+  // Without transactions a crash can leave rows of a load that was never recorded (loads is written
+  // last): they are removed before loading again, so the next load (same id) starts clean.
+  if (!engine.dialect.hasTransactions()) await removeUnrecordedLoads(engine);
   // HR and user directories first, so events resolve to people on first load (order does not change
   // the final result: identities are re-resolved after every load).
   const order = { hr_records: 0, users: 1, enrollments: 2, assessments: 3, events: 4 } as const;
   const ordered = [...sources].sort((a, b) => order[a.target] - order[b.target]);
-  await engine.run(`CREATE TEMP TABLE IF NOT EXISTS __zones AS SELECT name FROM pg_timezone_names()`);
+  await engine.run(`CREATE TEMPORARY TABLE IF NOT EXISTS __zones AS ${engine.dialect.timeZoneNames()}`);
   // A warehouse built with one pseudonym key refuses another (after a rotation, the old one).
   await checkWarehouseKey(engine, pz, { record: true });
 
@@ -147,4 +176,16 @@ export async function ingest(engine: Engine, loaded: LoadedConfig, pz: Pseudonym
   }
   const times = loads.filter((l) => l.target === 'events' && l.min_event_time).map((l) => l.min_event_time!).sort();
   return { loads, sources: summaries, totals, match_rates: await matchRates(engine), unmatched: await unmatchedIdentities(engine), affected_from: times[0] ?? null };
+}
+
+/** Tables whose rows carry the load that wrote them. */
+const LOAD_TABLES = ['events', 'assessments', 'enrollments', 'hr_records', 'rejects', 'watermarks'];
+
+/** Deletes rows written by loads that were never recorded in `loads` (a crash mid-load, on an engine without transactions). */
+async function removeUnrecordedLoads(engine: Engine): Promise<void> {
+  const last = Number((await engine.one<{ id: number }>(`SELECT coalesce(max(load_id), 0) AS id FROM loads`))?.id ?? 0);
+  for (const t of LOAD_TABLES) {
+    if (!(await engine.one(`SELECT 1 AS x FROM ${t} WHERE load_id > $1 LIMIT 1`, [last]))) continue;
+    for (const sql of engine.dialect.deleteWhere(t, '', `load_id > $1`, ['load_id'])) await engine.run(sql, [last]);
+  }
 }

@@ -42,6 +42,10 @@ export interface CompiledMapping {
    * column repeats exactly when the key does, so repeats are looked for on it (no concatenation).
    */
   keyHash?: Record<string, string>;
+  /** Per-row time zone columns (raw aliases, read in `rawSelect`): their values are the `zones` to compile with, where the dialect needs them. */
+  zoneColumns: string[];
+  /** The file's rows with their raw values (r_…), before any conversion. */
+  rawSelect: string;
 }
 
 interface Check {
@@ -70,12 +74,15 @@ class Builder {
   readonly offsets: Record<string, string> = {};
   private jsonPaths: string[] = [];
   lateFlag = 'false';
+  readonly zoneColumns: string[] = [];
 
   constructor(
     readonly d: Dialect,
     readonly source: FileSourceConfig,
     readonly config: PipelineConfig,
     readonly stagedColumns: string[],
+    /** The zone names per-row zone columns hold (for dialects that convert per constant zone), or undefined. */
+    readonly zones?: readonly string[],
   ) {}
 
   bind(v: SqlValue): string {
@@ -97,11 +104,8 @@ class Builder {
       );
     }
     const q = this.d.quoteIdent(name);
-    if (this.source.format === 'parquet') return `nullif(trim(CAST(${q} AS VARCHAR)), '')`;
-    // CSV columns are text. trim() copies every value; most need nothing trimmed: ASCII values (as many
-    // bytes as characters) that neither start nor end with a space (the only ASCII character trim()
-    // removes). Those are taken as they are; the rest go through trim(), so results are identical.
-    return `CASE WHEN strlen(${q}) = length(${q}) AND NOT starts_with(${q}, ' ') AND NOT ends_with(${q}, ' ') THEN nullif(${q}, '') ELSE nullif(trim(${q}), '') END`;
+    if (this.source.format === 'parquet') return `nullif(trim(${this.d.toText(q)}), '')`;
+    return this.d.trimmedText(q);
   }
 
   /** Adds a raw column r_<alias> computed from the staged row. */
@@ -127,10 +131,10 @@ class Builder {
   number(field: string, spec: ValueSpec, integer = false): string {
     const r = this.value(field, spec);
     const scale = typeof spec === 'string' ? undefined : spec.scale;
-    const num = `TRY_CAST(${r} AS DOUBLE)`;
+    const num = this.d.tryCast(r, 'double');
     this.checks.push({ reason: 'bad_number', field, when: `(${r} IS NOT NULL AND n_${field} IS NULL)`, detail: `'not a number: ' || ${r}` });
     const scaled = scale !== undefined ? `(${num} * ${scale})` : num;
-    (this.levels[0] ??= []).push([`n_${field}`, integer ? `CAST(round(${scaled}) AS INTEGER)` : scaled]);
+    (this.levels[0] ??= []).push([`n_${field}`, integer ? this.d.roundToInt(scaled) : scaled]);
     return `n_${field}`;
   }
 
@@ -149,7 +153,10 @@ class Builder {
     // A zone from config was validated when the config loaded; only per-row zones need checking.
     const zoneKnown = s.timezone_column ? (z: string) => `${z} IN (SELECT name FROM __zones)` : () => 'true';
     const fixedZone = !s.timezone_column && (s.timezone ?? this.config.defaults.timezone);
-    const t = timeToUtc(this.d, s.format, raw, zone, zoneKnown, `t_${field}`, fixedZone ? { fixedZone } : {});
+    // Engines that need constant zone names convert per zone: the fixed one, or those the file holds.
+    const zones = s.timezone_column ? this.zones : fixedZone ? [fixedZone] : undefined;
+    if (s.timezone_column && zone) this.zoneColumns.push(zone);
+    const t = timeToUtc(this.d, s.format, raw, zone, zoneKnown, `t_${field}`, { ...(fixedZone ? { fixedZone } : {}), ...(zones ? { zones } : {}) });
     t.levels.forEach((lv, i) => (this.levels[i] ??= []).push(...lv));
     // The results once, in a level of their own above the helpers; checks and outputs read them by name.
     const a = (x: string) => `t_${field}_${x}`;
@@ -185,13 +192,12 @@ class Builder {
     const aliases = this.config.content.aliases;
     const keys = Object.keys(aliases).sort();
     const canonical = keys.length ? `CASE ${name} ${keys.map((k) => `WHEN ${this.bind(k)} THEN ${this.bind(aliases[k])}`).join(' ')} ELSE ${name} END` : name!;
-    return { id: `CASE WHEN ${name} IS NOT NULL THEN 'name:' || lower(${canonical}) END`, name };
+    return { id: `CASE WHEN ${name} IS NOT NULL THEN 'name:' || ${this.d.lowerText(canonical)} END`, name };
   }
 
   jsonExtract(): string {
     if (this.source.format !== 'jsonl') return '';
-    const paths = this.jsonPaths.map((p) => this.bind('$.' + p));
-    return `, CASE WHEN json_valid(json_line) THEN json_extract_string(json_line, [${paths.join(', ')}]) END AS __jx`;
+    return `, ${this.d.jsonExtractTexts('json_line', this.jsonPaths, (v) => this.bind(v))} AS __jx`;
   }
 }
 
@@ -200,12 +206,15 @@ function quoteCols(level: Level): string {
 }
 
 /** Compiles the mapping for one source. `stagedColumns` are the columns found in the file. */
-export function compileMapping(d: Dialect, source: FileSourceConfig, config: PipelineConfig, reader: string, stagedColumns: string[], opts: { lateCutoff?: string | null } = {}): CompiledMapping {
-  const b = new Builder(d, source, config, stagedColumns);
+export function compileMapping(d: Dialect, source: FileSourceConfig, config: PipelineConfig, reader: string, stagedColumns: string[], opts: { lateCutoff?: string | null; zones?: readonly string[] } = {}): CompiledMapping {
+  const b = new Builder(d, source, config, stagedColumns, opts.zones);
+  const nul = (t: 'varchar' | 'integer' | 'double' | 'boolean' | 'timestamp' | 'date') => d.typedNull(t);
+  // Expressions with the same value on every row: not worth a column in the staged table.
+  const constants = new Set([...(['varchar', 'integer', 'double', 'boolean', 'timestamp', 'date'] as const).map(nul), 'false', 'true']);
   const f = source.fields;
   const out = b.out;
   if (source.format === 'jsonl') {
-    b.checks.push({ reason: 'malformed_json', field: null, when: `NOT coalesce(json_valid(json_line), false)`, detail: `'not a JSON object'` });
+    b.checks.push({ reason: 'malformed_json', field: null, when: `NOT coalesce(${d.jsonValid('json_line')}, false)`, detail: `'not a JSON object'` });
   }
   let user: string | null = null;
   if (f.user) {
@@ -226,24 +235,20 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
       const ts = b.time('timestamp', f.timestamp!);
       // An empty time is a reject like any other (an unreadable one was caught by time() above).
       b.checks.push({ reason: 'missing_timestamp', field: 'timestamp', when: `${ts} IS NULL`, detail: `'timestamp is empty'` });
-      // list_contains, not NOT IN: DuckDB turns a long IN list into a join, and a join in the mapping
-      // makes the staged table's write keep file order single-threaded. Same result, NULL included.
-      const types = d.stringList(EVENT_TYPES);
-      const typeList = `[${types}]`;
-      b.checks.push({ reason: 'unknown_event_type', field: 'event_type', when: `NOT list_contains(${typeList}, ${type})`, detail: `'unknown event type ' || ${type} || ' (map it with fields.event_type.map)'` });
-      const dur = f.duration_seconds ? b.number('duration_seconds', f.duration_seconds) : 'CAST(NULL AS DOUBLE)';
-      b.checks.push({ reason: 'negative_duration', field: 'duration_seconds', when: `coalesce(${dur} < 0, false)`, detail: `'negative duration ' || CAST(${dur} AS VARCHAR)` });
+      b.checks.push({ reason: 'unknown_event_type', field: 'event_type', when: `NOT ${d.inList(EVENT_TYPES, type)}`, detail: `'unknown event type ' || ${type} || ' (map it with fields.event_type.map)'` });
+      const dur = f.duration_seconds ? b.number('duration_seconds', f.duration_seconds) : d.typedNull('double');
+      b.checks.push({ reason: 'negative_duration', field: 'duration_seconds', when: `coalesce(${dur} < 0, false)`, detail: `'negative duration ' || ${d.toText(dur)}` });
       const obj = f.object ? b.object('object', f.object) : null;
       const course = f.course ? b.object('course', f.course) : null;
       out.push(
         ['event_id', `${prefix} || ${VIEW_ONLY}${id}`],
-        // Staged as an ENUM of the canonical types (1 byte a row instead of a 16-byte string: the staged
-        // table of a large file must fit the memory limit); a type outside the list is a reject anyway.
-        ['event_type', `CAST(CASE WHEN list_contains(${typeList}, ${type}) THEN ${type} END AS ENUM(${types}))`],
-        ['object_id', obj?.id ?? 'CAST(NULL AS VARCHAR)'],
-        ['object_name', obj?.name ?? 'CAST(NULL AS VARCHAR)'],
-        ['course_id', course?.id ?? 'CAST(NULL AS VARCHAR)'],
-        ['course_name', course?.name ?? 'CAST(NULL AS VARCHAR)'],
+        // Staged as an ENUM of the canonical types where the engine has one (the staged table of a large
+        // file must fit the memory limit); a type outside the list is a reject anyway.
+        ['event_type', d.enumOf(EVENT_TYPES, `CASE WHEN ${d.inList(EVENT_TYPES, type)} THEN ${type} END`)],
+        ['object_id', obj?.id ?? nul('varchar')],
+        ['object_name', obj?.name ?? nul('varchar')],
+        ['course_id', course?.id ?? nul('varchar')],
+        ['course_name', course?.name ?? nul('varchar')],
         ['timestamp_utc', ts],
         ['tz_offset_minutes', b.offsets.timestamp],
         ['duration_seconds', dur],
@@ -251,7 +256,7 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
       if (opts.lateCutoff) {
         // Rows older than the watermark minus the lookback are too late to admit, unless they repeat an
         // event already loaded (then they are duplicates); the loader decides after deduplication.
-        b.lateFlag = `coalesce(${ts} < CAST(${b.bind(opts.lateCutoff)} AS TIMESTAMP), false)`;
+        b.lateFlag = `coalesce(${ts} < CAST(${b.bind(opts.lateCutoff)} AS ${d.sqlType('timestamp')}), false)`;
       }
       break;
     }
@@ -260,20 +265,20 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
       b.required('assessment_id', id);
       const ts = b.time('submitted_at', f.submitted_at!);
       b.checks.push({ reason: 'bad_timestamp', field: 'submitted_at', when: `${ts} IS NULL`, detail: `'submitted_at is empty or unreadable'` });
-      const score = f.score ? b.number('score', f.score) : 'CAST(NULL AS DOUBLE)';
-      const max = f.max_score ? b.number('max_score', f.max_score) : 'CAST(NULL AS DOUBLE)';
-      b.checks.push({ reason: 'score_out_of_range', field: 'score', when: `coalesce(${score} < 0 OR ${score} > ${max}, false)`, detail: `'score ' || CAST(${score} AS VARCHAR) || ' outside 0..' || CAST(${max} AS VARCHAR)` });
+      const score = f.score ? b.number('score', f.score) : nul('double');
+      const max = f.max_score ? b.number('max_score', f.max_score) : nul('double');
+      b.checks.push({ reason: 'score_out_of_range', field: 'score', when: `coalesce(${score} < 0 OR ${score} > ${max}, false)`, detail: `'score ' || ${d.toText(score)} || ' outside 0..' || ${d.toText(max)}` });
       const passedRaw = f.passed ? b.value('passed', f.passed) : null;
       const passed = passedRaw
-        ? `CASE WHEN lower(${passedRaw}) IN (${d.stringList(TRUE_WORDS)}) THEN true WHEN lower(${passedRaw}) IN (${d.stringList(FALSE_WORDS)}) THEN false END`
-        : 'CAST(NULL AS BOOLEAN)';
+        ? `CASE WHEN ${d.lowerText(passedRaw)} IN (${d.stringList(TRUE_WORDS)}) THEN true WHEN ${d.lowerText(passedRaw)} IN (${d.stringList(FALSE_WORDS)}) THEN false END`
+        : nul('boolean');
       if (passedRaw) b.checks.push({ reason: 'bad_boolean', field: 'passed', when: `(${passedRaw} IS NOT NULL AND ${passed} IS NULL)`, detail: `'not a yes/no value: ' || ${passedRaw}` });
       const obj = f.object ? b.object('object', f.object) : null;
       out.push(
         ['assessment_id', `${b.bind(source.name + ':')} || ${id}`],
-        ['object_id', obj?.id ?? 'CAST(NULL AS VARCHAR)'],
-        ['object_name', obj?.name ?? 'CAST(NULL AS VARCHAR)'],
-        ['attempt', f.attempt ? b.number('attempt', f.attempt, true) : 'CAST(NULL AS INTEGER)'],
+        ['object_id', obj?.id ?? nul('varchar')],
+        ['object_name', obj?.name ?? nul('varchar')],
+        ['attempt', f.attempt ? b.number('attempt', f.attempt, true) : nul('integer')],
         ['score', score],
         ['max_score', max],
         ['passed', passed],
@@ -284,32 +289,32 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
     case 'enrollments': {
       const course = b.object('course', f.course!);
       b.checks.push({ reason: 'missing_course', field: 'course', when: `${course.id} IS NULL`, detail: `'course is empty'` });
-      const t = (k: 'enrolled_at' | 'due_at' | 'completed_at') => (f[k] ? b.time(k, f[k]!) : 'CAST(NULL AS TIMESTAMP)');
+      const t = (k: 'enrolled_at' | 'due_at' | 'completed_at') => (f[k] ? b.time(k, f[k]!) : nul('timestamp'));
       out.push(
         ['course_id', course.id],
-        ['course_name', course.name ?? 'CAST(NULL AS VARCHAR)'],
+        ['course_name', course.name ?? nul('varchar')],
         ['enrolled_at', t('enrolled_at')],
         ['due_at', t('due_at')],
         ['completed_at', t('completed_at')],
-        ['status', f.status ? `lower(${b.value('status', f.status)})` : 'CAST(NULL AS VARCHAR)'],
+        ['status', f.status ? d.lowerText(b.value('status', f.status)) : nul('varchar')],
       );
       break;
     }
     case 'hr_records': {
       const from = b.time('effective_from', f.effective_from!, true);
       b.checks.push({ reason: 'bad_date', field: 'effective_from', when: `${from} IS NULL`, detail: `'effective_from is empty or unreadable'` });
-      const to = f.effective_to ? b.time('effective_to', f.effective_to, true) : 'CAST(NULL AS DATE)';
+      const to = f.effective_to ? b.time('effective_to', f.effective_to, true) : nul('date');
       const text = (k: 'employment_status' | 'role_level' | 'department' | 'performance_rating' | 'salary_band', lower = false) =>
-        f[k] ? (lower ? `lower(${b.value(k, f[k]!)})` : b.value(k, f[k]!)) : 'CAST(NULL AS VARCHAR)';
+        f[k] ? (lower ? d.lowerText(b.value(k, f[k]!)) : b.value(k, f[k]!)) : nul('varchar');
       if (f.email) out.push(['r_email', b.key('email', 'email', f.email, 'fields.email')]);
       out.push(
         ['effective_from', from],
         ['effective_to', to],
         ['employment_status', text('employment_status', true)],
         ['role_level', text('role_level')],
-        ['r_manager', f.manager ? b.key('manager', f.manager.kind, f.manager.column, 'fields.manager.column') : 'CAST(NULL AS VARCHAR)'],
+        ['r_manager', f.manager ? b.key('manager', f.manager.kind, f.manager.column, 'fields.manager.column') : nul('varchar')],
         ['department', text('department')],
-        ['hire_date', f.hire_date ? b.time('hire_date', f.hire_date, true) : 'CAST(NULL AS DATE)'],
+        ['hire_date', f.hire_date ? b.time('hire_date', f.hire_date, true) : nul('date')],
         ['performance_rating', text('performance_rating')],
         ['salary_band', text('salary_band')],
       );
@@ -317,8 +322,8 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
     }
     case 'users': {
       out.push(
-        ['r_employee_id', f.employee_id ? b.key('employee_id', 'employee_id', f.employee_id, 'fields.employee_id') : 'CAST(NULL AS VARCHAR)'],
-        ['r_email', f.email ? b.key('email', 'email', f.email, 'fields.email') : 'CAST(NULL AS VARCHAR)'],
+        ['r_employee_id', f.employee_id ? b.key('employee_id', 'employee_id', f.employee_id, 'fields.employee_id') : nul('varchar')],
+        ['r_email', f.email ? b.key('email', 'email', f.email, 'fields.email') : nul('varchar')],
       );
       break;
     }
@@ -326,10 +331,10 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
 
   // Which check failed first is computed once per row (__check); reason, field and detail follow from it.
   const byCheck = (pick: (c: Check) => string) =>
-    b.checks.length ? `CASE __check ${b.checks.map((c, i) => `WHEN ${i + 1} THEN ${pick(c)}`).join(' ')} END` : 'CAST(NULL AS VARCHAR)';
-  const checkLevel: Level = [['__check', b.checks.length ? `CASE ${b.checks.map((c, i) => `WHEN ${c.when} THEN ${i + 1}`).join(' ')} END` : 'CAST(NULL AS INTEGER)']];
+    b.checks.length ? `CASE __check ${b.checks.map((c, i) => `WHEN ${i + 1} THEN ${pick(c)}`).join(' ')} END` : nul('varchar');
+  const checkLevel: Level = [['__check', b.checks.length ? `CASE ${b.checks.map((c, i) => `WHEN ${c.when} THEN ${i + 1}`).join(' ')} END` : nul('integer')]];
   const bookkeeping: Array<[string, string]> = [
-    ['__check', b.checks.length > 255 ? '__check' : `CAST(__check AS UTINYINT)`],
+    ['__check', b.checks.length > 255 ? '__check' : d.smallCode('__check')],
     ['__detail', byCheck((c) => c.detail)],
     ['__dst_gap', b.dstGap.length ? b.dstGap.map((g) => `coalesce(${g}, false)`).join(' OR ') : 'false'],
     ['__too_late', b.lateFlag],
@@ -338,12 +343,13 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
   // Derived from __check in the view over the staged rows instead of stored for every row.
   const derived: Array<[string, string]> = [
     ['__reject', byCheck((c) => `'${c.reason}'`)],
-    ['__field', byCheck((c) => (c.field ? `'${c.field}'` : 'CAST(NULL AS VARCHAR)'))],
+    ['__field', byCheck((c) => (c.field ? `'${c.field}'` : nul('varchar')))],
   ];
 
   // Nesting: file reader → raw values → helper levels → which check failed → canonical values.
   let sql = `SELECT *${b.jsonExtract()} FROM ${reader}`;
   sql = `SELECT *, ${quoteCols(b.raw)} FROM (${sql}) s0`;
+  const rawSelect = sql;
   [...b.levels, checkLevel].forEach((lv, i) => {
     if (lv?.length) sql = `SELECT *, ${quoteCols(lv)} FROM (${sql}) s${i + 1}`;
   });
@@ -351,8 +357,8 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
   // no lines, so the original values of rejected rows are kept as JSON.
   const original: [string, string] =
     source.format === 'parquet'
-      ? ['__raw', `CASE WHEN __check IS NOT NULL THEN CAST(to_json(struct_pack(${stagedColumns.map((c) => `${d.quoteIdent(c)} := ${d.quoteIdent(c)}`).join(', ')})) AS VARCHAR) END`]
-      : ['__raw', 'CAST(NULL AS VARCHAR)'];
+      ? ['__raw', `CASE WHEN __check IS NOT NULL THEN ${d.rowJson(stagedColumns)} END`]
+      : ['__raw', nul('varchar')];
   const keyRaw: Array<[string, string]> = b.keyRoles
     .flatMap((k) => [k.column, ...(k.kindColumn ? [k.kindColumn] : [])])
     .filter((c) => !out.some(([a]) => a === c))
@@ -360,7 +366,9 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
   const columns = out.map(([a]) => a);
   const stored: Array<[string, string]> = [];
   let keyHash: Record<string, string> | undefined;
-  for (const col of [original, ...keyRaw, ...out, ...bookkeeping]) {
+  // The file position of each row, where the reader gives it (see Dialect.filePosition).
+  const pos = d.filePosition();
+  for (const col of [...(pos ? [[pos, pos] as [string, string]] : []), original, ...keyRaw, ...out, ...bookkeeping]) {
     const i = col[1].indexOf(VIEW_ONLY);
     if (i >= 0) {
       // prefix || VIEW_ONLY raw: the raw value is stored (as __<alias>), the prefixed one derived.
@@ -368,14 +376,13 @@ export function compileMapping(d: Dialect, source: FileSourceConfig, config: Pip
       stored.push([raw, col[1].slice(i + VIEW_ONLY.length)]);
       derived.push([col[0], `${col[1].slice(0, i)}${raw}`]);
       (keyHash ??= {})[col[0]] = raw;
-    } else (CONSTANT.test(col[1]) ? derived : stored).push(col);
+    } else (constants.has(col[1]) ? derived : stored).push(col);
   }
   sql = `SELECT ${stored.map(([a, e]) => `${e} AS ${a}`).join(',\n  ')}\nFROM (${sql}) s_final`;
-  return { select: sql, params: b.params, keyRoles: b.keyRoles, columns, derived, ...(keyHash ? { keyHash } : {}) };
+  return { select: sql, params: b.params, keyRoles: b.keyRoles, columns, derived, zoneColumns: b.zoneColumns, rawSelect, ...(keyHash ? { keyHash } : {}) };
 }
 
 /** Marks, in an output expression `<constant prefix> || VIEW_ONLY<raw>`, a value derived in the view from its stored raw part. */
 const VIEW_ONLY = '/*view*/';
 
-/** Expressions with the same value on every row: not worth a column in the staged table. */
-const CONSTANT = /^(CAST\(NULL AS [A-Z]+\)|false|true)$/;
+

@@ -23,7 +23,7 @@ export interface TimeSql {
   badZone: string;
 }
 
-const OFFSET_RE = "'(Z|z|[+-]\\d{2}(:?\\d{2})?)$'";
+const OFFSET_RE = String.raw`(Z|z|[+-]\d{2}(:?\d{2})?)$`;
 const UTC_NAMES = ['UTC', 'Etc/UTC', 'GMT', 'Etc/GMT'];
 const UTC_ZONES = `(${UTC_NAMES.map((z) => `'${z}'`).join(', ')})`;
 
@@ -31,15 +31,16 @@ const UTC_ZONES = `(${UTC_NAMES.map((z) => `'${z}'`).join(', ')})`;
  * `raw` is a VARCHAR column (trimmed, NULL when empty); `zone` a VARCHAR column, or null when the source
  * names no zone; `zoneKnown(z)` renders a test that a zone name is known; `p` prefixes helper aliases.
  */
-export function timeToUtc(d: Dialect, format: TimeFormat, raw: string, zone: string | null, zoneKnown: (z: string) => string, p: string, opts: { fixedZone?: string } = {}): TimeSql {
-  const simple = (utc: string): TimeSql => ({ levels: [], utc, offsetMinutes: 'CAST(NULL AS INTEGER)', dstGap: 'false', dstOverlap: 'false', badZone: 'false' });
-  if (format === 'date') return simple(`TRY_CAST(left(${raw}, 10) AS DATE)`);
+export function timeToUtc(d: Dialect, format: TimeFormat, raw: string, zone: string | null, zoneKnown: (z: string) => string, p: string, opts: { fixedZone?: string; zones?: readonly string[] } = {}): TimeSql {
+  const simple = (utc: string): TimeSql => ({ levels: [], utc, offsetMinutes: d.typedNull('integer'), dstGap: 'false', dstOverlap: 'false', badZone: 'false' });
+  if (format === 'date') return simple(d.tryDate(`left(${raw}, 10)`));
   if (format === 'epoch_s' || format === 'epoch_ms') {
-    const n = `TRY_CAST(${raw} AS DOUBLE)`;
+    const n = d.tryCast(raw, 'double');
     const secs = format === 'epoch_s' ? n : `(${n} / 1000.0)`;
     return simple(`CASE WHEN ${secs} BETWEEN -62135596800 AND 253402300799 THEN ${d.epochSecondsToTs(secs)} END`);
   }
   const a = (s: string) => `${p}_${s}`;
+  const offsetRe = d.quoteString(OFFSET_RE);
   // Cheap character tests first; the regular expression runs only on values that may carry an offset.
   const sign = (i: number) => `substr(${raw}, ${i}, 1) IN ('+', '-')`;
   const numeric = `right(${raw}, 1) NOT IN ('Z', 'z') AND length(${raw}) >= 13 AND (${sign(-6)} OR ${sign(-5)} OR ${sign(-3)})`;
@@ -48,12 +49,12 @@ export function timeToUtc(d: Dialect, format: TimeFormat, raw: string, zone: str
   const off = a('off');
   const digits = `replace(${off}, ':', '')`;
   const l1: Level = [
-    [a('has_offset'), `coalesce(CASE WHEN right(${raw}, 1) IN ('Z', 'z') THEN length(${raw}) > 10 WHEN length(${raw}) >= 13 AND (${sign(-6)} OR ${sign(-5)} OR ${sign(-3)}) THEN regexp_matches(${raw}, ${OFFSET_RE}) ELSE false END, false)`],
-    [off, `CASE WHEN ${numeric} THEN regexp_extract(${raw}, ${OFFSET_RE}, 1) END`],
+    [a('has_offset'), `coalesce(CASE WHEN right(${raw}, 1) IN ('Z', 'z') THEN length(${raw}) > 10 WHEN length(${raw}) >= 13 AND (${sign(-6)} OR ${sign(-5)} OR ${sign(-3)}) THEN ${d.regexpMatches(raw, offsetRe)} ELSE false END, false)`],
+    [off, `CASE WHEN ${numeric} THEN ${d.regexpExtract(raw, offsetRe, 1)} END`],
   ];
   const l2: Level = [
-    [a('iso_utc'), `CASE WHEN ${a('has_offset')} THEN CAST(TRY_CAST(${raw} AS TIMESTAMPTZ) AS TIMESTAMP) END`],
-    [a('iso_offset'), `CASE WHEN NOT ${a('has_offset')} THEN NULL WHEN upper(right(${raw}, 1)) = 'Z' THEN 0 ELSE (CASE WHEN left(${off}, 1) = '-' THEN -1 ELSE 1 END) * (TRY_CAST(substr(${digits}, 2, 2) AS INTEGER) * 60 + CASE WHEN length(${digits}) = 5 THEN TRY_CAST(right(${digits}, 2) AS INTEGER) ELSE 0 END) END`],
+    [a('iso_utc'), `CASE WHEN ${a('has_offset')} THEN ${d.tryIsoOffsetToUtc(raw)} END`],
+    [a('iso_offset'), `CASE WHEN NOT ${a('has_offset')} THEN NULL WHEN upper(right(${raw}, 1)) = 'Z' THEN 0 ELSE (CASE WHEN left(${off}, 1) = '-' THEN -1 ELSE 1 END) * (${d.tryCast(`substr(${digits}, 2, 2)`, 'integer')} * 60 + CASE WHEN length(${digits}) = 5 THEN ${d.tryCast(`right(${digits}, 2)`, 'integer')} ELSE 0 END) END`],
   ];
   if (zone === null) {
     // No zone configured: a time without an offset cannot be placed, so it is rejected as a bad timestamp.
@@ -62,7 +63,7 @@ export function timeToUtc(d: Dialect, format: TimeFormat, raw: string, zone: str
   if (opts.fixedZone !== undefined && UTC_NAMES.includes(opts.fixedZone)) {
     // Every row's zone is UTC: a local time is the UTC time, with no gaps or overlaps, so the per-row
     // zone work below reduces to this (same results, none of the ICU conversions).
-    l2.push([a('local'), `CASE WHEN NOT ${a('has_offset')} THEN TRY_CAST(${raw} AS TIMESTAMP) END`]);
+    l2.push([a('local'), `CASE WHEN NOT ${a('has_offset')} THEN ${d.tryTimestamp(raw)} END`]);
     return {
       levels: [l1, l2],
       utc: `(CASE WHEN ${a('has_offset')} THEN ${a('iso_utc')} ELSE ${a('local')} END)`,
@@ -73,10 +74,10 @@ export function timeToUtc(d: Dialect, format: TimeFormat, raw: string, zone: str
     };
   }
   l1.push([a('is_utc'), `coalesce(${zone} IN ${UTC_ZONES}, false)`], [a('zone_ok'), `coalesce(${zoneKnown(zone)}, false)`]);
-  l2.push([a('local'), `CASE WHEN NOT ${a('has_offset')} THEN TRY_CAST(${raw} AS TIMESTAMP) END`]);
+  l2.push([a('local'), `CASE WHEN NOT ${a('has_offset')} THEN ${d.tryTimestamp(raw)} END`]);
   // ICU's reading of the local time: gap times already come out shifted forward; overlaps come out late.
-  const l3: Level = [[a('icu'), `CASE WHEN NOT ${a('has_offset')} AND ${a('local')} IS NOT NULL AND NOT ${a('is_utc')} AND ${a('zone_ok')} THEN ${d.localToUtc(a('local'), zone)} END`]];
-  const back = (u: string) => `CAST(${d.utcToLocal(u, zone)} AS TIMESTAMP)`;
+  const l3: Level = [[a('icu'), `CASE WHEN NOT ${a('has_offset')} AND ${a('local')} IS NOT NULL AND NOT ${a('is_utc')} AND ${a('zone_ok')} THEN ${d.localToUtc(a('local'), zone, opts.zones)} END`]];
+  const back = (u: string) => `CAST(${d.utcToLocal(u, zone, opts.zones)} AS ${d.sqlType('timestamp')})`;
   const l4: Level = [
     [a('back0'), `CASE WHEN ${a('icu')} IS NOT NULL THEN ${back(a('icu'))} END`],
     [a('back60'), `CASE WHEN ${a('icu')} IS NOT NULL THEN ${back(`${a('icu')} - INTERVAL 1 HOUR`)} END`],

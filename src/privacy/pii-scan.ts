@@ -55,7 +55,6 @@ export const piiPatterns: readonly PiiPattern[] = [
 ];
 
 const quote = (s: string) => `'${s.replaceAll("'", "''")}'`;
-const dialectQuote = (d: Dialect | undefined, s: string) => (d ? d.quoteString(s) : quote(s));
 
 function select(kinds?: readonly PiiKind[]): PiiPattern[] {
   return piiPatterns.filter((p) => !kinds || kinds.includes(p.kind));
@@ -65,20 +64,20 @@ function select(kinds?: readonly PiiKind[]): PiiPattern[] {
 export function piiFindSql(expr: string, kinds?: readonly PiiKind[], dialect?: Dialect): string {
   const ps = select(kinds);
   if (ps.length === 0) return 'false';
-  return `coalesce(${ps.map((p) => `regexp_matches(${expr}, ${dialectQuote(dialect, p.source)})`).join(' OR ')}, false)`;
+  return `coalesce(${ps.map((p) => (dialect ? dialect.regexpMatches(expr, dialect.quoteString(p.source)) : `regexp_matches(${expr}, ${quote(p.source)})`)).join(' OR ')}, false)`;
 }
 
 /** A SQL boolean per kind, e.g. for counting findings by kind: {email: 'coalesce(regexp_matches(…), false)', …}. */
 export function piiFindByKindSql(expr: string, kinds?: readonly PiiKind[], dialect?: Dialect): Record<PiiKind, string> {
   const out = {} as Record<PiiKind, string>;
-  for (const p of select(kinds)) out[p.kind] = `coalesce(regexp_matches(${expr}, ${dialectQuote(dialect, p.source)}), false)`;
+  for (const p of select(kinds)) out[p.kind] = `coalesce(${dialect ? dialect.regexpMatches(expr, dialect.quoteString(p.source)) : `regexp_matches(${expr}, ${quote(p.source)})`}, false)`;
   return out;
 }
 
 /** A SQL text expression: `expr` with PII replaced by [EMAIL], [ID] and [PHONE] (NULL stays NULL). */
 export function piiRedactSql(expr: string, kinds?: readonly PiiKind[], dialect?: Dialect): string {
   let out = expr;
-  for (const p of select(kinds)) out = `regexp_replace(${out}, ${dialectQuote(dialect, p.source)}, ${dialectQuote(dialect, p.replacement)}, 'g')`;
+  for (const p of select(kinds)) out = dialect ? dialect.regexpReplaceAll(out, dialect.quoteString(p.source), dialect.quoteString(p.replacement)) : `regexp_replace(${out}, ${quote(p.source)}, ${quote(p.replacement)}, 'g')`;
   return out;
 }
 

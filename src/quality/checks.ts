@@ -2,6 +2,7 @@
 // anything is published. Each result names its subject, the measured value and the threshold.
 import { existsSync } from 'node:fs';
 import type { Engine } from '../engine/engine.js';
+import { DuckDBEngine } from '../engine/duckdb.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { DEFAULT_SEVERITY, type QaCheckName, type QaConfig } from '../config/qa.js';
 import { CANONICAL_TABLES, BOOKKEEPING_TABLES, type TableDef } from '../schema/canonical.js';
@@ -22,11 +23,6 @@ export interface QaContext {
   previousEventCount: number | null;
 }
 
-const sqlType: Record<string, string[]> = {
-  varchar: ['VARCHAR'], integer: ['INTEGER'], bigint: ['BIGINT'], double: ['DOUBLE'], boolean: ['BOOLEAN'],
-  timestamp: ['TIMESTAMP'], date: ['DATE'], json: ['JSON', 'VARCHAR'], 'varchar[]': ['VARCHAR[]'],
-};
-
 export async function runQaChecks(engine: Engine, config: PipelineConfig, qa: QaConfig, ctx: QaContext): Promise<QaResult[]> {
   const out: QaResult[] = [];
   const sev = (c: QaCheckName) => qa.severity[c] ?? DEFAULT_SEVERITY[c];
@@ -42,12 +38,12 @@ export async function runQaChecks(engine: Engine, config: PipelineConfig, qa: Qa
   // Schema conformance: every column present with its type; required columns without NULLs.
   if (sev('schema_conformance') !== 'off') {
     for (const t of tables) {
-      const cols = new Map((await engine.all<{ c: string; t: string }>(`SELECT column_name AS c, data_type AS t FROM information_schema.columns WHERE table_name = $1 AND table_schema = 'main'`, [t.name])).map((r) => [r.c, r.t]));
+      const cols = new Map((await engine.all<{ c: string; t: string }>(`SELECT column_name AS c, data_type AS t FROM information_schema.columns WHERE table_name = $1 AND table_schema = ${engine.dialect.currentSchema()}`, [t.name])).map((r) => [r.c, r.t]));
       const problems: string[] = [];
       for (const c of t.columns) {
         const have = cols.get(c.name);
         if (!have) problems.push(`missing column ${c.name}`);
-        else if (!sqlType[c.type].includes(have)) problems.push(`${c.name} is ${have}, expected ${sqlType[c.type][0]}`);
+        else if (!engine.dialect.typeMatches(c.type, c.nullable, have)) problems.push(`${c.name} is ${have}, expected ${engine.dialect.sqlType(c.type)}`);
       }
       const required = t.columns.filter((c) => !c.nullable && cols.has(c.name));
       let nulls = 0;
@@ -83,7 +79,7 @@ export async function runQaChecks(engine: Engine, config: PipelineConfig, qa: Qa
 
   // Referential integrity: events point at known people and content.
   if (sev('referential_integrity') !== 'off') {
-    const u = await num(`SELECT count(*) AS v FROM events e ANTI JOIN users u USING (user_id)`);
+    const u = await num(`SELECT count(*) AS v FROM events e WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = e.user_id)`);
     add('referential_integrity', 'events.user_id → users', u === 0, u, '0 orphans', u ? `${u} event(s) whose user_id is not in users` : null);
     const c = await num(`SELECT count(*) AS v FROM events e WHERE e.object_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM content c WHERE c.object_id = e.object_id)`);
     add('referential_integrity', 'events.object_id → content', c === 0, c, '0 orphans', c ? `${c} event(s) whose object_id is not in content` : null);
@@ -123,7 +119,7 @@ export async function runQaChecks(engine: Engine, config: PipelineConfig, qa: Qa
 
   // Identity match rate per source (sources whose people can be linked to HR at all).
   if (sev('identity_match_rate') !== 'off' && (await num(`SELECT count(*) AS v FROM hr_records`)) > 0) {
-    for (const r of await engine.all<{ source: string; keys: number; matched: number }>(`SELECT s.source, count(*) AS keys, count(*) FILTER (WHERE m.rule <> 'unmatched') AS matched FROM identity_map m, unnest(m.sources) AS s(source) GROUP BY 1 ORDER BY 1`)) {
+    for (const r of await engine.all<{ source: string; keys: number; matched: number }>(`SELECT source, count(*) AS keys, count(*) FILTER (WHERE m.rule <> 'unmatched') AS matched FROM identity_map m${engine.dialect.unnestJoin('m.sources', 'source')} GROUP BY 1 ORDER BY 1`)) {
       const rate = Number(r.keys) ? Number(r.matched) / Number(r.keys) : 1;
       add('identity_match_rate', r.source, rate >= qa.identity_match_rate_min, rate, `>= ${qa.identity_match_rate_min}`, rate < qa.identity_match_rate_min ? `${Number(r.keys) - Number(r.matched)} of ${r.keys} identities unmatched` : null);
     }
@@ -132,7 +128,7 @@ export async function runQaChecks(engine: Engine, config: PipelineConfig, qa: Qa
   // Personal data in free text: what is left in stored content names must be nothing; the redactions
   // made on load are counted.
   if (sev('pii_free_text') !== 'off') {
-    const left = await num(`SELECT count(*) AS v FROM content_names WHERE ${piiFindSql('name')}`);
+    const left = await num(`SELECT count(*) AS v FROM content_names WHERE ${piiFindSql('name', undefined, engine.dialect)}`);
     const redacted = await num(`SELECT count(*) AS v FROM content_names WHERE name LIKE '%[EMAIL]%' OR name LIKE '%[PHONE]%' OR name LIKE '%[ID]%'`);
     add('pii_free_text', 'content_names.name', left === 0, left, '0 unredacted', left ? `${left} content name(s) hold an email, phone number or id (add free_text to the source)` : redacted ? `${redacted} name(s) redacted on load` : null);
   }
@@ -161,7 +157,7 @@ export async function runQaChecks(engine: Engine, config: PipelineConfig, qa: Qa
       const has = (n: string) => ctx.specs.some((s) => s.name === n && s.kind === 'total_events' && !s.window_days);
       if (has('total_events')) {
         const leaks = await num(
-          `WITH s AS (SELECT user_id, course_id, cutoff, total_events FROM features ORDER BY hash(user_id, cutoff) LIMIT ${qa.leakage_sample})
+          `WITH s AS (SELECT user_id, course_id, cutoff, total_events FROM features ORDER BY ${engine.dialect.hash('user_id', 'cutoff')} LIMIT ${qa.leakage_sample})
            SELECT count(*) AS v FROM s WHERE s.total_events <> (SELECT count(*) FROM events e WHERE e.user_id = s.user_id AND e.timestamp_utc < s.cutoff)`,
         );
         add('leakage', 'features (recount of total_events from events before each cutoff)', leaks === 0, leaks, '0 rows', leaks ? `${leaks} sampled row(s) count events at or after their cutoff` : null);
@@ -173,7 +169,7 @@ export async function runQaChecks(engine: Engine, config: PipelineConfig, qa: Qa
       }
       const bad = await num(
         `SELECT count(*) AS v FROM labels l WHERE l.computation_date = $1 AND (l.label_window_end <= l.label_window_start
-           OR NOT EXISTS (SELECT 1 FROM spine s WHERE s.user_id = l.user_id AND s.course_id IS NOT DISTINCT FROM l.course_id AND s.cutoff = l.label_window_start))`,
+           OR NOT ${engine.dialect.hasMatch('l', '(SELECT user_id, course_id, cutoff AS label_window_start FROM spine)', 's', ['user_id', 'course_id', 'label_window_start'], ['course_id'])})`,
         [ctx.asOf],
       );
       add('leakage', 'labels (window starts at the cutoff and ends after it)', bad === 0, bad, '0 rows', bad ? `${bad} label(s) whose window does not start at a spine cutoff` : null);
@@ -205,25 +201,44 @@ export async function runQaChecks(engine: Engine, config: PipelineConfig, qa: Qa
   return out;
 }
 
-/** PSI of a feature between the previous features file and the current table, on the previous deciles. */
+/**
+ * PSI of a feature between the previous features file and the current table, on the previous deciles.
+ * The previous file is local Parquet, read by an in-process DuckDB whatever the warehouse engine; the
+ * current side is binned in the warehouse against those edges, so only a dozen counts travel.
+ */
 export async function featurePsi(engine: Engine, previousParquet: string, column: string): Promise<number | null> {
-  const q = engine.dialect.quoteIdent(column);
-  const file = `'${previousParquet.replaceAll("'", "''")}'`;
-  const cols = await engine.all<{ c: string }>(`SELECT name AS c FROM parquet_schema(${file})`);
-  if (!cols.some((c) => c.c === column)) return null;
-  const r = await engine.one<{ psi: number | null }>(
-    `WITH edges AS (SELECT list_distinct(quantile_disc(CAST(${q} AS DOUBLE), [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])) AS e FROM read_parquet(${file})),
-     binned AS (
-       SELECT 'prev' AS side, CASE WHEN v IS NULL THEN -1 ELSE len(list_filter((SELECT e FROM edges), x -> x < v)) END AS bin FROM (SELECT CAST(${q} AS DOUBLE) AS v FROM read_parquet(${file}))
-       UNION ALL
-       SELECT 'cur', CASE WHEN v IS NULL THEN -1 ELSE len(list_filter((SELECT e FROM edges), x -> x < v)) END FROM (SELECT CAST(${q} AS DOUBLE) AS v FROM features)),
-     shares AS (
-       SELECT bin, greatest(count(*) FILTER (WHERE side = 'prev') / (SELECT count(*) FILTER (WHERE side = 'prev') FROM binned)::DOUBLE, 1e-4) AS e,
-         greatest(count(*) FILTER (WHERE side = 'cur') / (SELECT count(*) FILTER (WHERE side = 'cur') FROM binned)::DOUBLE, 1e-4) AS a
-       FROM binned GROUP BY bin)
-     SELECT sum((a - e) * ln(a / e)) AS psi FROM shares`,
-  );
-  return r?.psi === null || r?.psi === undefined ? null : Number(r.psi);
+  const reader = await DuckDBEngine.open(':memory:');
+  let edges: number[];
+  let prev: Map<number, number>;
+  try {
+    const file = reader.dialect.quoteString(previousParquet);
+    const cols = await reader.all<{ c: string }>(`SELECT name AS c FROM parquet_schema(${file})`);
+    if (!cols.some((c) => c.c === column)) return null;
+    const v = `CAST(${reader.dialect.quoteIdent(column)} AS DOUBLE)`;
+    const e = await reader.one<{ e: number[] | null }>(`SELECT list_sort(list_distinct(quantile_disc(${v}, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]))) AS e FROM read_parquet(${file})`);
+    edges = (e?.e ?? []).map(Number);
+    prev = await binCounts(reader, `(SELECT ${v} AS v FROM read_parquet(${file}))`, edges);
+  } finally {
+    await reader.close();
+  }
+  const cur = await binCounts(engine, `(SELECT CAST(${engine.dialect.quoteIdent(column)} AS DOUBLE) AS v FROM features)`, edges);
+  const total = (m: Map<number, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+  const [nPrev, nCur] = [total(prev), total(cur)];
+  if (!nPrev || !nCur) return null;
+  let psi = 0;
+  for (const bin of [...new Set([...prev.keys(), ...cur.keys()])].sort((a, b) => a - b)) {
+    const expected = Math.max((prev.get(bin) ?? 0) / nPrev, 1e-4);
+    const actual = Math.max((cur.get(bin) ?? 0) / nCur, 1e-4);
+    psi += (actual - expected) * Math.log(actual / expected);
+  }
+  return psi;
+}
+
+/** Rows per bin of column v of a relation: the number of edges below the value, -1 for NULL. */
+async function binCounts(engine: Engine, relation: string, edges: number[]): Promise<Map<number, number>> {
+  const below = edges.length ? edges.map((x) => `CASE WHEN v > ${String(x)} THEN 1 ELSE 0 END`).join(' + ') : '0';
+  const rows = await engine.all<{ bin: number; n: number }>(`SELECT CASE WHEN v IS NULL THEN CAST(-1 AS INTEGER) ELSE CAST(${below} AS INTEGER) END AS bin, count(*) AS n FROM ${relation} AS r GROUP BY 1`);
+  return new Map(rows.map((r) => [Number(r.bin), Number(r.n)]));
 }
 
 function round(v: number): number {

@@ -1,12 +1,16 @@
 // Run history commands: `qa` (checks alone), `runs`, `verify` and `replay`.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { resolvePath, type LoadedConfig } from '../config/load.js';
 import { DuckDBEngine } from '../engine/duckdb.js';
-import { openWarehouse, writeDataOutputs } from '../pipeline.js';
+import { chdbPath, clickhouseServerUrl, openWarehouse, writeDataOutputs } from '../pipeline.js';
+import { ClickHouseEngine } from '../engine/clickhouse.js';
+import { EngineSetupError, type Engine } from '../engine/engine.js';
 import { buildModelingTables } from '../modeling.js';
+import { evaluateTrainingTable } from '../model/evaluate.js';
+import { ModelError } from '../model/types.js';
 import { resolveFeatures } from '../features/library.js';
 import { definitionHash } from '../labels/labels.js';
 import { runQaChecks, type QaResult } from './checks.js';
@@ -85,24 +89,43 @@ export async function replayRun(loaded: LoadedConfig, runId: string): Promise<{ 
     if (!r) throw new Error(`no run ${runId}; \`learnpipe runs\` lists them`);
     if (r.status !== 'published' || !r.m) throw new Error(`run ${runId} was ${r.status}: it published nothing to replay`);
     manifest = JSON.parse(r.m) as Manifest;
-    await source.run('CHECKPOINT');
+    if (loaded.config.engine.kind === 'duckdb') await source.run('CHECKPOINT');
   } finally {
     await source.close();
   }
   if (manifest.config_hash !== configHash(loaded.config)) throw new Error(`the config changed since run ${runId} (config hash ${manifest.config_hash.slice(0, 12)} then, ${configHash(loaded.config).slice(0, 12)} now); replay needs the config the run used`);
+  // The rebuild runs on a scratch copy of the warehouse: the DuckDB file, or chdb's data folder.
+  if (clickhouseServerUrl(loaded)) throw new EngineSetupError('replay on a ClickHouse server is not available: it rebuilds on a scratch copy of the warehouse (DuckDB file or chdb folder)');
   const work = mkdtempSync(path.join(os.tmpdir(), 'learnpipe-replay-'));
-  const copy = path.join(work, 'warehouse.duckdb');
-  copyFileSync(resolvePath(loaded, loaded.config.warehouse), copy);
-  const engine = await DuckDBEngine.open(copy);
+  let copy: string;
+  let engine: Engine;
+  if (loaded.config.engine.kind === 'clickhouse') {
+    copy = path.join(work, 'warehouse.chdb');
+    cpSync(chdbPath(loaded), copy, { recursive: true });
+    engine = await ClickHouseEngine.open({ mode: 'chdb', path: copy });
+  } else {
+    copy = path.join(work, 'warehouse.duckdb');
+    copyFileSync(resolvePath(loaded, loaded.config.warehouse), copy);
+    engine = await DuckDBEngine.open(copy);
+  }
   try {
     // Back to the loads the run had seen (load ids are assigned in order).
     const lastLoad = manifest.inputs.length;
     for (const t of ['events', 'assessments', 'enrollments', 'hr_records', 'rejects', 'loads', 'loaded_files']) await engine.run(`DELETE FROM ${t} WHERE load_id > ${lastLoad}`);
-    await engine.run(`DELETE FROM tile_state`);
+    await engine.run(engine.dialect.deleteAll('tile_state'));
     const modeling = await buildModelingTables(engine, loaded.config, manifest.as_of);
     const out = path.join(work, 'out');
     mkdirSync(out, { recursive: true });
     await writeDataOutputs(engine, loaded, out, manifest.as_of, modeling);
+    // The baseline model's files are data outputs too: refit them as the run did (seeded, so the same bytes).
+    const ev = loaded.config.training?.evaluate;
+    if (ev?.enabled && modeling?.summary.training) {
+      try {
+        await evaluateTrainingTable({ trainingParquet: path.join(out, 'training.parquet'), outDir: out, config: { loss: ev.loss, class_weight: ev.class_weight, l2: ev.l2, calibration: ev.calibration } });
+      } catch (err) {
+        if (!(err instanceof ModelError)) throw err;
+      }
+    }
     const identical: string[] = [];
     const different: string[] = [];
     for (const o of manifest.outputs.filter((x) => !RUN_DESCRIPTION_FILES.includes(x.path))) {
@@ -113,7 +136,7 @@ export async function replayRun(loaded: LoadedConfig, runId: string): Promise<{ 
     return { run_id: runId, compared: identical.length + different.length, identical, different, dir: out };
   } finally {
     await engine.close();
-    rmSync(copy, { force: true });
+    rmSync(copy, { recursive: true, force: true });
   }
 }
 

@@ -23,7 +23,7 @@ export const LEARNPIPE_VERSION: string = (() => {
 
 /** A run id that depends only on what the outputs depend on: --as-of, the config and the loads so far. */
 export async function runIdFor(engine: Engine, config: PipelineConfig, asOf: string): Promise<string> {
-  const loads = await engine.one<{ n: number; s: string | null }>(`SELECT count(*) AS n, string_agg(coalesce(sha256, input), ',' ORDER BY load_id) AS s FROM loads`);
+  const loads = await engine.one<{ n: number; s: string | null }>(`SELECT count(*) AS n, ${engine.dialect.orderedStringAgg('coalesce(sha256, input)', ',', 'load_id')} AS s FROM loads`);
   const h = createHash('sha256').update(`${asOf}|${configHash(config)}|${loads?.n}|${loads?.s ?? ''}`).digest('hex').slice(0, 12);
   return `${asOf.slice(0, 10)}-${h}`;
 }
@@ -98,7 +98,7 @@ export async function buildRunReport(
   for (const r of await engine.all<{ reason: string; n: number }>(`SELECT reason, count(*) AS n FROM rejects GROUP BY 1 ORDER BY 1`)) rejects[r.reason] = Number(r.n);
   const recon = await engine.all<Record<string, unknown>>(
     `SELECT source, any_value(target) AS target, sum(rows_read) AS rows_read, sum(accepted) AS accepted, sum(duplicates) AS duplicates, sum(conflicts) AS conflicts, sum(rejected) AS rejected,
-       sum(late) AS late, sum(dst_gap) AS dst_gap, sum(dst_overlap) AS dst_overlap, bool_and(rows_read = accepted + duplicates + rejected) AS reconciled FROM loads GROUP BY 1 ORDER BY 1`,
+       sum(late) AS late, sum(dst_gap) AS dst_gap, sum(dst_overlap) AS dst_overlap, count(*) FILTER (WHERE rows_read <> accepted + duplicates + rejected) = 0 AS reconciled FROM loads GROUP BY 1 ORDER BY 1`,
   );
   const features: RunReport['features'] = [];
   const labelBalance: RunReport['label_balance'] = [];

@@ -22,11 +22,11 @@ export async function ensureWarehouse(engine: Engine): Promise<{ created: boolea
     // Tables added within a version (derived tables) are created when missing.
     const have = new Set((await engine.all<{ t: string }>(`SELECT table_name AS t FROM information_schema.tables`)).map((r) => r.t));
     const missing = ALL_TABLES.filter((t) => !have.has(t.name));
-    if (missing.length) await engine.transaction(async () => { for (const t of missing) await engine.run(engine.dialect.createTable(t, { ifNotExists: true })); });
+    if (missing.length) await engine.transaction(async () => { for (const t of missing) for (const sql of engine.dialect.createTableStatements(t, { ifNotExists: true })) await engine.run(sql); });
     return { created: false };
   }
   await engine.transaction(async () => {
-    for (const t of ALL_TABLES) await engine.run(engine.dialect.createTable(t, { ifNotExists: true }));
+    for (const t of ALL_TABLES) for (const sql of engine.dialect.createTableStatements(t, { ifNotExists: true })) await engine.run(sql);
     for (let v = current ?? SCHEMA_VERSION; v < SCHEMA_VERSION; v++) {
       const step = MIGRATIONS[v];
       if (!step) throw new Error(`no migration from schema version ${v}`);

@@ -13,7 +13,7 @@ export interface SourceFile {
   relPath: string;
   size: number;
   /** The CSV header when known (a landing file learnpipe wrote): no sniffing, no DESCRIBE. */
-  columns?: readonly string[];
+  header?: readonly string[];
 }
 
 export class SourceReadError extends Error {
@@ -41,20 +41,23 @@ export async function sha256File(file: string): Promise<string> {
 export const MALFORMED = '__malformed';
 const CSV_REJECTS = '__csv_rejects';
 
-/** The table expression that reads a file (every CSV column as text; malformed CSV lines go to a rejects table). */
-export function readerSql(engine: Engine, source: FileSourceConfig, file: SourceFile, opts: { captureRejects: boolean }): string {
+/**
+ * The table expression that reads a file (every CSV column as text; malformed CSV lines go to a rejects
+ * table); `columns` are the file's, from describeFile.
+ */
+export function readerSql(engine: Engine, source: FileSourceConfig, file: SourceFile, opts: { captureRejects: boolean; columns?: string[] }): string {
   if (source.format === 'csv' || source.format === 'tsv') {
-    return engine.dialect.readFile(file.path, source.format, { rejectsTable: opts.captureRejects ? CSV_REJECTS : undefined, delimiter: source.delimiter, columns: file.columns });
+    return engine.dialect.readFile(file.path, source.format, { rejectsTable: opts.captureRejects ? CSV_REJECTS : undefined, delimiter: source.delimiter, columns: opts.columns, knownHeader: file.header });
   }
   return engine.dialect.readFile(file.path, source.format, {});
 }
 
 /** The columns a file has (CSV header, Parquet schema; JSON lines have one text column). */
 export async function describeFile(engine: Engine, source: FileSourceConfig, file: SourceFile): Promise<string[]> {
-  if (file.columns && (source.format === 'csv' || source.format === 'tsv')) return [...file.columns];
+  if (file.header && (source.format === 'csv' || source.format === 'tsv')) return [...file.header];
   try {
-    const cols = await engine.all<{ column_name: string }>(`SELECT column_name FROM (DESCRIBE SELECT * FROM ${readerSql(engine, source, file, { captureRejects: false })})`);
-    return cols.map((c) => c.column_name);
+    const cols = await engine.all<{ column_name?: string; name?: string }>(engine.dialect.describeFile(file.path, source.format, { delimiter: source.delimiter }));
+    return cols.map((c) => (c.column_name ?? c.name)!);
   } catch (err) {
     throw new SourceReadError(`source ${source.name}: cannot read ${file.relPath}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
@@ -62,17 +65,18 @@ export async function describeFile(engine: Engine, source: FileSourceConfig, fil
 
 export async function prepareRejects(engine: Engine): Promise<void> {
   for (const t of [CSV_REJECTS, CSV_REJECTS + '_scan', MALFORMED]) await engine.run(`DROP TABLE IF EXISTS ${t}`);
-  await engine.run(`CREATE TEMP TABLE ${MALFORMED} (line BIGINT, raw VARCHAR, detail VARCHAR)`);
+  await engine.run(engine.dialect.createTempTable(MALFORMED, [['line', 'bigint'], ['raw', 'varchar'], ['detail', 'varchar']]));
 }
 
 /** After the read: malformed CSV lines (one row per line, all its errors in the detail) into MALFORMED. */
-export async function collectMalformed(engine: Engine, source: FileSourceConfig): Promise<void> {
+export async function collectMalformed(engine: Engine, source: FileSourceConfig, file: SourceFile, columns: string[]): Promise<void> {
   if (source.format !== 'csv' && source.format !== 'tsv') return;
-  const exists = await engine.one<{ n: number }>(`SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = '${CSV_REJECTS}'`);
-  if (!exists || Number(exists.n) === 0) return;
-  await engine.run(
-    `INSERT INTO ${MALFORMED} SELECT line, any_value(csv_line ORDER BY column_idx NULLS FIRST), string_agg(DISTINCT error_type || coalesce(' (' || column_name || ')', '') || ': ' || error_message, '; ') FROM ${CSV_REJECTS} GROUP BY line`,
-  );
+  const sql = engine.dialect.collectMalformed(MALFORMED, file.path, source.format, { rejectsTable: CSV_REJECTS, delimiter: source.delimiter, columns });
+  if (sql.check !== null) {
+    const exists = await engine.one<{ n: number }>(sql.check);
+    if (!exists || Number(exists.n) === 0) return;
+  }
+  await engine.run(sql.insert);
 }
 
 /**

@@ -1,8 +1,10 @@
 import type { Dialect } from './dialect.js';
 import { DuckDBDialect } from './duckdb.js';
+import { ClickHouseDialect } from './clickhouse.js';
 
 const DIALECTS: Record<string, () => Dialect> = {
   duckdb: () => new DuckDBDialect(),
+  clickhouse: () => new ClickHouseDialect(),
 };
 
 export function dialectFor(name: string): Dialect {

@@ -328,7 +328,7 @@ async function loadLanded(
   const source = builtinSource(c, target, file);
   const relPath = path.relative(baseDir, file) || file;
   const { statSync } = await import('node:fs');
-  const result = await loadFile(engine, config, source, { path: file, relPath, size: statSync(file).size, columns: FLAT_COLUMNS }, unit.sha256, pz, { loadId: await nextLoadId(engine), asOf: opts.asOf, vault: opts.vault });
+  const result = await loadFile(engine, config, source, { path: file, relPath, size: statSync(file).size, header: FLAT_COLUMNS }, unit.sha256, pz, { loadId: await nextLoadId(engine), asOf: opts.asOf, vault: opts.vault });
   // Rejected rows (conflicting repeats, late rows, unreadable values) are located in the source, not the landing file.
   const rej = await engine.all<{ location: string }>(`SELECT DISTINCT location FROM rejects WHERE load_id = $1`, [result.load_id]);
   if (rej.length) {

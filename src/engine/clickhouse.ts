@@ -1,0 +1,311 @@
+// The ClickHouse engine: a server or cluster through the official @clickhouse/client, or ClickHouse's
+// engine embedded in-process through chdb (an optional dependency: it weighs over 500 MB, so it is
+// loaded only when chosen). Both speak the same SQL, rendered by ClickHouseDialect.
+//
+// Parameters: stage code binds values as $1, $2 … (or $name); they are rewritten to ClickHouse's typed
+// placeholders {p1:Type} and bound by the server, never spliced into the SQL text.
+//
+// Transactions: ClickHouse has none. transaction() runs its function as is; what keeps a load
+// idempotent and crash-safe on ClickHouse is that every write is an INSERT … SELECT over a deduplicated
+// set tagged with its load_id, and the load is recorded last (docs/engines.md).
+import { createRequire } from 'node:module';
+import { createReadStream, createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import type { Engine, Row, SqlParams, SqlValue } from './engine.js';
+import { EngineError, EngineSetupError } from './engine.js';
+import { ClickHouseDialect } from './dialects/clickhouse.js';
+import { assertIdentifier } from './dialects/dialect.js';
+
+const TRACE = Boolean(process.env.LEARNPIPE_TRACE_SQL);
+
+/**
+ * Settings every learnpipe session runs with: standard SQL NULL semantics for outer joins, casts and
+ * IN; synchronous mutations (a DELETE is visible to the next statement); UTC.
+ */
+export const SESSION_SETTINGS: Record<string, string | number> = {
+  join_use_nulls: 1,
+  cast_keep_nullable: 1,
+  transform_null_in: 1,
+  union_default_mode: 'DISTINCT',
+  // In `sum(x) AS x, count(*) FILTER (WHERE x > 0)` the second x is the column, as in standard SQL.
+  prefer_column_name_to_alias: 1,
+  mutations_sync: 2,
+  lightweight_deletes_sync: 2,
+  session_timezone: 'UTC',
+  // CREATE [OR REPLACE] TABLE … AS SELECT without an ENGINE clause (as in DuckDB) makes a MergeTree.
+  default_table_engine: 'MergeTree',
+  create_table_empty_primary_key_by_default: 1,
+  // Lightweight updates (UPDATE t SET …) on tables created with a block number column.
+  allow_experimental_lightweight_update: 1,
+};
+
+export interface ClickHouseOptions {
+  /** chdb: an embedded engine keeping its data in `path`; server: a ClickHouse server at `url`. */
+  mode: 'chdb' | 'server';
+  path?: string;
+  url?: string;
+  database?: string;
+  username?: string;
+  password?: string;
+  /** A cluster name: tables become ReplicatedMergeTree + Distributed (see ClickHouseDialect). */
+  cluster?: string | null;
+}
+
+/** What the two ways of reaching ClickHouse have in common. */
+interface Transport {
+  exec(sql: string, params: Record<string, unknown>): Promise<void>;
+  /** Rows as JSONCompactEachRowWithNamesAndTypes lines: names, types, then one array per row. */
+  query(sql: string, params: Record<string, unknown>): Promise<string>;
+  /** Writes the rows of a query in a ClickHouse output format (Parquet, CSVWithNames) to a local file. */
+  exportTo(sql: string, params: Record<string, unknown>, format: string, file: string): Promise<void>;
+  /** Inserts a local Parquet file's rows into a table (chdb reads it in place; a server receives its bytes). */
+  insertParquet(table: string, columns: string[], file: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Rewrites $1 / $name placeholders outside string literals and quoted identifiers to {name:Type}. */
+export function bindPlaceholders(sql: string, params: SqlParams | undefined): { sql: string; values: Record<string, unknown> } {
+  if (!params || (Array.isArray(params) && params.length === 0)) return { sql, values: {} };
+  const values: Record<string, unknown> = {};
+  const lookup = (key: string): SqlValue => {
+    if (Array.isArray(params)) {
+      const i = Number(key) - 1;
+      if (!Number.isInteger(i) || i < 0 || i >= params.length) throw new Error(`no value bound for $${key}`);
+      return params[i];
+    }
+    if (!(key in params)) throw new Error(`no value bound for $${key}`);
+    return params[key];
+  };
+  let out = '';
+  for (let i = 0; i < sql.length; i++) {
+    const ch = sql[i];
+    if (ch === "'" || ch === '"' || ch === '`') {
+      // Copy a quoted span whole (a doubled quote or a backslash escape stays inside it).
+      let j = i + 1;
+      while (j < sql.length) {
+        if (sql[j] === '\\') j += 2;
+        else if (sql[j] === ch && sql[j + 1] === ch) j += 2;
+        else if (sql[j] === ch) break;
+        else j++;
+      }
+      out += sql.slice(i, j + 1);
+      i = j;
+      continue;
+    }
+    const m = ch === '$' ? /^\$([A-Za-z_][A-Za-z0-9_]*|\d+)/.exec(sql.slice(i, i + 64)) : null;
+    if (!m) {
+      out += ch;
+      continue;
+    }
+    const key = m[1];
+    const name = /^\d/.test(key) ? `p${key}` : key;
+    const v = lookup(key);
+    values[name] = typeof v === 'bigint' ? v.toString() : v;
+    out += `{${name}:${typeOfValue(v)}}`;
+    i += m[0].length - 1;
+  }
+  return { sql: out, values };
+}
+
+function typeOfValue(v: SqlValue): string {
+  if (v === null || v === undefined) return 'Nullable(String)';
+  if (typeof v === 'string') return 'String';
+  if (typeof v === 'boolean') return 'Bool';
+  if (typeof v === 'bigint') return 'Int64';
+  return Number.isInteger(v) ? 'Int64' : 'Float64';
+}
+
+const INT64 = /^(Nullable\()?(U?Int(64|128|256))\)?$/;
+
+/** Parses JSONCompactEachRowWithNamesAndTypes; 64-bit integers arrive quoted and become numbers when safe. */
+export function parseRows(text: string): Row[] {
+  const lines = text.split('\n').filter((l) => l.length > 0);
+  if (lines.length < 2) return [];
+  const names = JSON.parse(lines[0]) as string[];
+  const types = JSON.parse(lines[1]) as string[];
+  const big = types.map((t) => INT64.test(t));
+  const rows: Row[] = [];
+  for (let r = 2; r < lines.length; r++) {
+    const values = JSON.parse(lines[r]) as unknown[];
+    const row: Row = {};
+    for (let c = 0; c < names.length; c++) {
+      let v = values[c];
+      if (big[c] && typeof v === 'string') v = Number.isSafeInteger(Number(v)) ? Number(v) : v;
+      row[names[c]] = v;
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+
+const requireOptional = createRequire(import.meta.url);
+
+/** Loads chdb, or says how to install it. */
+function loadChdb(): typeof import('chdb') {
+  try {
+    return requireOptional('chdb') as typeof import('chdb');
+  } catch (err) {
+    throw new EngineSetupError(
+      'the ClickHouse engine in embedded mode needs the optional package chdb (ClickHouse in-process, ~540 MB): ' +
+        'run `npm install chdb` in the project (or point engine.clickhouse.url at a ClickHouse server)',
+      { cause: err },
+    );
+  }
+}
+
+function chdbTransport(path: string): Transport {
+  const chdb = loadChdb();
+  mkdirSync(path, { recursive: true });
+  const session = new chdb.Session(path);
+  return {
+    async exec(sql, params) {
+      await session.queryBindAsync(sql, params, { format: 'Null' });
+    },
+    async query(sql, params) {
+      return (await session.queryBindAsync(sql, params, { format: 'JSONCompactEachRowWithNamesAndTypes' })).text();
+    },
+    async exportTo(sql, params, format, file) {
+      const r = await session.queryBindAsync(sql, params, { format });
+      writeFileSync(file, r.bytes());
+    },
+    async insertParquet(table, columns, file) {
+      const cols = columns.map((c) => `"${c}"`).join(', ');
+      await session.queryBindAsync(`INSERT INTO "${table}" (${cols}) SELECT ${cols} FROM file({file:String}, 'Parquet')`, { file }, { format: 'Null' });
+    },
+    async close() {
+      session.close();
+    },
+  };
+}
+
+async function serverTransport(o: ClickHouseOptions): Promise<Transport> {
+  const { createClient } = await import('@clickhouse/client');
+  // One session, so SET and temporary tables last across statements (as with chdb and DuckDB).
+  const client = createClient({
+    url: o.url,
+    database: o.database ?? 'default',
+    username: o.username ?? 'default',
+    password: o.password ?? '',
+    session_id: `learnpipe-${process.pid}-${Date.now()}`,
+    request_timeout: 3_600_000,
+    clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
+  });
+  return {
+    async exec(sql, params) {
+      await client.command({ query: sql, query_params: params });
+    },
+    async query(sql, params) {
+      const rs = await client.query({ query: sql, query_params: params, format: 'JSONCompactEachRowWithNamesAndTypes' });
+      return rs.text();
+    },
+    async exportTo(sql, params, format, file) {
+      const rs = await client.exec({ query: `${sql} FORMAT ${format}`, query_params: params });
+      await pipeline(rs.stream, createWriteStream(file));
+    },
+    async insertParquet(table, columns, file) {
+      await client.insert({ table, values: createReadStream(file), format: 'Parquet', columns: columns as [string, ...string[]] });
+    },
+    async close() {
+      await client.close();
+    },
+  };
+}
+
+export class ClickHouseEngine implements Engine {
+  readonly dialect: ClickHouseDialect;
+  /** chdb reads local files in place; a server would need their bytes sent (not done: ingest with chdb or DuckDB and copy). */
+  readsLocalFiles = false;
+
+  private constructor(readonly location: string, private readonly transport: Transport, cluster: string | null) {
+    this.dialect = new ClickHouseDialect(cluster);
+  }
+
+  static async open(o: ClickHouseOptions): Promise<ClickHouseEngine> {
+    let transport: Transport;
+    let location: string;
+    if (o.mode === 'chdb') {
+      if (!o.path) throw new EngineSetupError('the chdb engine needs a data folder (engine.clickhouse.path)');
+      transport = chdbTransport(o.path);
+      location = `chdb:${o.path}`;
+    } else {
+      if (!o.url) throw new EngineSetupError('the ClickHouse server engine needs a URL (engine.clickhouse.url or LEARNPIPE_CLICKHOUSE_URL)');
+      transport = await serverTransport(o);
+      // The URL without credentials (they never reach logs or outputs).
+      const u = new URL(o.url);
+      u.username = '';
+      u.password = '';
+      location = `${u.toString()}${o.database ?? 'default'}`;
+    }
+    const engine = new ClickHouseEngine(location, transport, o.cluster ?? null);
+    engine.readsLocalFiles = o.mode === 'chdb';
+    try {
+      for (const [k, v] of Object.entries(SESSION_SETTINGS)) await engine.run(`SET ${k} = ${typeof v === 'number' ? v : engine.dialect.quoteString(v)}`);
+    } catch (err) {
+      await engine.close();
+      if (err instanceof EngineSetupError) throw err;
+      throw new EngineSetupError(`cannot open the ClickHouse warehouse ${location}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+    }
+    return engine;
+  }
+
+  private async timed<T>(sql: string, fn: () => Promise<T>): Promise<T> {
+    const t0 = TRACE ? performance.now() : 0;
+    try {
+      return await fn();
+    } catch (err) {
+      throw new EngineError(`${(err as Error).message}\n--- while running:\n${sql.trim().slice(0, 2000)}`, sql, { cause: err });
+    } finally {
+      if (TRACE) process.stderr.write(`sql ${((performance.now() - t0) / 1000).toFixed(3)}s ${sql.replace(/\s+/g, ' ').trim().slice(0, 140)}\n`);
+    }
+  }
+
+  async run(sql: string, params?: SqlParams): Promise<void> {
+    const b = bindPlaceholders(sql, params);
+    await this.timed(sql, () => this.transport.exec(b.sql, b.values));
+  }
+
+  async all<T extends Row = Row>(sql: string, params?: SqlParams): Promise<T[]> {
+    const b = bindPlaceholders(sql, params);
+    return parseRows(await this.timed(sql, () => this.transport.query(b.sql, b.values))) as T[];
+  }
+
+  async one<T extends Row = Row>(sql: string, params?: SqlParams): Promise<T | undefined> {
+    return (await this.all<T>(sql, params))[0];
+  }
+
+  async appendRows(table: string, rows: ReadonlyArray<ReadonlyArray<SqlValue>>): Promise<void> {
+    // Batches of typed placeholders: values stay bound, and one INSERT carries many rows.
+    const BATCH = 500;
+    for (let i = 0; i < rows.length; i += BATCH) {
+      const batch = rows.slice(i, i + BATCH);
+      const params: Record<string, SqlValue> = {};
+      const tuples = batch.map((row, r) => `(${row.map((v, c) => ((params[`r${r}c${c}`] = v), `$r${r}c${c}`)).join(', ')})`);
+      await this.run(`INSERT INTO ${this.dialect.quoteIdent(table)} VALUES ${tuples.join(', ')}`, params);
+    }
+  }
+
+  async exportTo(select: string, file: string, format: 'parquet' | 'csv', params?: SqlParams): Promise<void> {
+    const b = bindPlaceholders(select, params);
+    // zstd as DuckDB writes; one writer thread keeps row groups, and so the bytes, the same run to run.
+    const settings = ` SETTINGS output_format_parquet_compression_method = 'zstd', max_threads = 1`;
+    await this.timed(select, () => this.transport.exportTo(b.sql + settings, b.values, format === 'parquet' ? 'Parquet' : 'CSVWithNames', file));
+  }
+
+  /** Appends the rows of a local Parquet file (columns by name) to a table. */
+  async insertParquet(table: string, columns: string[], file: string): Promise<void> {
+    for (const c of [table, ...columns]) assertIdentifier(c, 'table or column name');
+    await this.timed(`INSERT INTO ${table} … Parquet ${file}`, () => this.transport.insertParquet(table, columns, file));
+  }
+
+  progress() {
+    return undefined;
+  }
+
+  async transaction<T>(fn: () => Promise<T>): Promise<T> {
+    return fn();
+  }
+
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+}
