@@ -9,6 +9,7 @@ import { sharedData } from './helpers/shared-data.js';
 import { validateStatement, durationSeconds } from '../src/sources/xapi/validate.js';
 import { duplicateKeys } from '../src/sources/xapi/read.js';
 import { DEFAULT_VERBS } from '../src/sources/xapi/verbs.js';
+import { csvRow, FLAT_COLUMNS, type FlatRow } from '../src/sources/xapi/flatten.js';
 
 const { dir: DATA, skip } = sharedData('xapi');
 
@@ -179,4 +180,11 @@ test('the MOOC export: 22,000 gzipped statements, one a line, every one an event
   const withCourse = await engine.one<{ n: number }>(`SELECT count(*) AS n FROM events WHERE course_id = 'xapi:course-v1:FUN-MOOC+00002+session01'`);
   assert.ok(Number(withCourse!.n) > 0);
   await engine.close();
+});
+
+test('landing CSV rows follow FLAT_COLUMNS (the header the loader reads them with): quoted text, bare numbers, NULL empty', () => {
+  const value = (c: string, i: number) => (i % 4 === 3 ? null : i % 4 === 2 ? i + 0.5 : `${c} "${i}"`);
+  const row = Object.fromEntries(FLAT_COLUMNS.map((c, i) => [c, value(c, i)])) as FlatRow;
+  const expected = FLAT_COLUMNS.map((c, i) => (i % 4 === 3 ? '' : i % 4 === 2 ? String(i + 0.5) : `"${c} ""${i}"""`)).join(',');
+  assert.equal(csvRow(row), expected);
 });

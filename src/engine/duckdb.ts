@@ -16,6 +16,8 @@ export interface DuckDBOptions {
 
 /** LEARNPIPE_TRACE_SQL=1 prints every statement with its duration (for profiling). */
 const TRACE = Boolean(process.env.LEARNPIPE_TRACE_SQL);
+/** LEARNPIPE_TRACE_SQL=full prints each statement whole (to rerun one by hand), not its first 140 characters. */
+const TRACE_FULL = process.env.LEARNPIPE_TRACE_SQL === 'full';
 
 function toJs(value: unknown): unknown {
   if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
@@ -65,7 +67,7 @@ export class DuckDBEngine implements Engine {
       if (TRACE) {
         // CPU time (all threads of the process) next to wall time: on a busy machine it is the steadier figure.
         const cpu = process.cpuUsage(cpu0);
-        process.stderr.write(`sql ${((performance.now() - t0) / 1000).toFixed(3)}s cpu ${((cpu.user + cpu.system) / 1e6).toFixed(3)}s ${sql.replace(/\s+/g, ' ').trim().slice(0, 140)}\n`);
+        process.stderr.write(`sql ${((performance.now() - t0) / 1000).toFixed(3)}s cpu ${((cpu.user + cpu.system) / 1e6).toFixed(3)}s ${sql.replace(/\s+/g, ' ').trim().slice(0, TRACE_FULL ? Infinity : 140)}\n`);
       }
     }
   }

@@ -12,6 +12,8 @@ export interface SourceFile {
   /** Path relative to the config folder, as recorded in the warehouse and manifests. */
   relPath: string;
   size: number;
+  /** The CSV header when known (a landing file learnpipe wrote): no sniffing, no DESCRIBE. */
+  header?: readonly string[];
 }
 
 export class SourceReadError extends Error {
@@ -45,13 +47,14 @@ const CSV_REJECTS = '__csv_rejects';
  */
 export function readerSql(engine: Engine, source: FileSourceConfig, file: SourceFile, opts: { captureRejects: boolean; columns?: string[] }): string {
   if (source.format === 'csv' || source.format === 'tsv') {
-    return engine.dialect.readFile(file.path, source.format, { rejectsTable: opts.captureRejects ? CSV_REJECTS : undefined, delimiter: source.delimiter, columns: opts.columns });
+    return engine.dialect.readFile(file.path, source.format, { rejectsTable: opts.captureRejects ? CSV_REJECTS : undefined, delimiter: source.delimiter, columns: opts.columns, knownHeader: file.header });
   }
   return engine.dialect.readFile(file.path, source.format, {});
 }
 
 /** The columns a file has (CSV header, Parquet schema; JSON lines have one text column). */
 export async function describeFile(engine: Engine, source: FileSourceConfig, file: SourceFile): Promise<string[]> {
+  if (file.header && (source.format === 'csv' || source.format === 'tsv')) return [...file.header];
   try {
     const cols = await engine.all<{ column_name?: string; name?: string }>(engine.dialect.describeFile(file.path, source.format, { delimiter: source.delimiter }));
     return cols.map((c) => (c.column_name ?? c.name)!);

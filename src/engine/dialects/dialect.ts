@@ -100,8 +100,12 @@ export abstract class Dialect {
   /** Parses a string to a timestamp, NULL when it does not parse. */
   abstract tryTimestamp(expr: string): string;
   abstract tryCast(expr: string, type: ColumnType): string;
-  /** Reads a file into rows of VARCHAR columns (`columns`: the CSV header, from describeFile). */
-  abstract readFile(path: string, format: 'csv' | 'tsv' | 'jsonl' | 'parquet', opts: { rejectsTable?: string; delimiter?: string; columns?: string[] }): string;
+  /**
+   * Reads a file into rows of VARCHAR columns (`columns`: the CSV header, from describeFile).
+   * `knownHeader`: the header of a CSV file learnpipe wrote itself (a landing file), read as standard
+   * CSV without sniffing its dialect first where the engine would.
+   */
+  abstract readFile(path: string, format: 'csv' | 'tsv' | 'jsonl' | 'parquet', opts: { rejectsTable?: string; delimiter?: string; columns?: string[]; knownHeader?: readonly string[] }): string;
 
   // --- features (tiles, windows, ASOF lookups) ---
   /** A setting to turn off while intermediate tables are built (see withoutInsertionOrder in tiles.ts); null when the engine has none. */

@@ -16,7 +16,7 @@ import type { LoadResult } from '../../normalize/load.js';
 import { expandGlob } from '../glob.js';
 import { sha256File, SourceReadError } from '../files.js';
 import { isLineMode, readDocuments, type Doc } from './read.js';
-import { ParsePool, parallelItems, parseWorkers } from './parallel.js';
+import { ParsePool, parallelItems, parseWorkers, type RowBlock } from './parallel.js';
 import { xapiFlattenOptions, type XapiFlattenOptions } from './flatten.js';
 import { caliperDocuments, caliperFlattenOptions, flattenCaliperEvent, validateCaliperEvent, type CaliperFlattenOptions } from '../caliper/flatten.js';
 import { loadUnit, type Item, type UnitResult } from './load.js';
@@ -107,36 +107,56 @@ export async function ingestConnector(
   }
   const files = expandGlob(path.resolve(baseDir, c.path!));
   if (files.length === 0 && c.after_load !== 'move') throw new SourceReadError(`source ${c.name}: no file matches ${c.path} (resolved against ${baseDir})`);
-  // Small files are loaded in batches (one transaction and one pass of SQL for many files): a folder of
-  // one-statement files costs little more than one file holding them all.
-  const pending: Array<{ file: string; input: string; sha256: string; size: number }> = [];
-  for (const file of files) {
-    const sha = await sha256File(file);
-    if (pending.some((p) => p.sha256 === sha) || (await engine.one(`SELECT 1 FROM loaded_files WHERE source = $1 AND sha256 = $2`, [c.name, sha]))) {
-      sum.files_skipped++;
-      // Loaded before, but the move after that commit did not happen (a crash in between).
-      moveLoaded(c, [file]);
-      continue;
-    }
-    pending.push({ file, input: path.relative(baseDir, file) || file, sha256: sha, size: statSync(file).size });
-  }
-  const batches: Array<typeof pending> = [];
-  for (const p of pending) {
-    const last = batches[batches.length - 1];
-    if (last && last.length < BATCH_FILES && last.reduce((n, x) => n + x.size, 0) + p.size <= BATCH_BYTES) last.push(p);
-    else batches.push([p]);
-  }
-  // Big statement files are parsed by worker threads (parallel.ts), started once for the run.
+  // Big statement files are parsed by worker threads (parallel.ts), started once for the run, and
+  // before the files are hashed when one will need them: their start-up then overlaps the hashing.
   let pool: ParsePool | null = null;
   const fo = c.kind === 'xapi' ? xapiFlattenOptions(c, index, config.identity.rules) : null;
-  async function* xapiFileItems(f: (typeof pending)[number]): AsyncGenerator<Item[]> {
-    const workers = parseWorkers(f.size);
-    if (workers > 0 && (await isLineMode(f.file))) {
-      pool ??= new ParsePool(fo!, workers);
-      yield* parallelItems(pool, f.file, f.input);
-    } else yield* xapiItems(readDocuments(f.file, f.input), fo!);
-  }
+  const parallel = async (file: string, size: number): Promise<number> => {
+    const workers = c.kind === 'xapi' ? parseWorkers(size) : 0;
+    return workers > 0 && (await isLineMode(file)) ? workers : 0;
+  };
   try {
+    for (const file of files) {
+      // Only a head start: a file that cannot be read fails below, where it is hashed, as before.
+      const workers = await (async () => parallel(file, statSync(file).size))().catch(() => 0);
+      if (workers > 0) {
+        pool = new ParsePool(fo!, workers);
+        break;
+      }
+    }
+    return await loadFiles();
+  } finally {
+    // (assigned inside loadFiles too, which TypeScript's narrowing does not see)
+    await (pool as ParsePool | null)?.close();
+  }
+
+  async function loadFiles(): Promise<ConnectorSummary> {
+    const pending: Array<{ file: string; input: string; sha256: string; size: number }> = [];
+    for (const file of files) {
+      const sha = await sha256File(file);
+      if (pending.some((p) => p.sha256 === sha) || (await engine.one(`SELECT 1 FROM loaded_files WHERE source = $1 AND sha256 = $2`, [c.name, sha]))) {
+        sum.files_skipped++;
+        // Loaded before, but the move after that commit did not happen (a crash in between).
+        moveLoaded(c, [file]);
+        continue;
+      }
+      pending.push({ file, input: path.relative(baseDir, file) || file, sha256: sha, size: statSync(file).size });
+    }
+    // Small files are loaded in batches (one transaction and one pass of SQL for many files): a folder of
+    // one-statement files costs little more than one file holding them all.
+    const batches: Array<typeof pending> = [];
+    for (const p of pending) {
+      const last = batches[batches.length - 1];
+      if (last && last.length < BATCH_FILES && last.reduce((n, x) => n + x.size, 0) + p.size <= BATCH_BYTES) last.push(p);
+      else batches.push([p]);
+    }
+    async function* xapiFileItems(f: (typeof pending)[number]): AsyncGenerator<Item[] | RowBlock> {
+      const workers = await parallel(f.file, f.size);
+      if (workers > 0) {
+        pool ??= new ParsePool(fo!, workers);
+        yield* parallelItems(pool, f.file, f.input);
+      } else yield* xapiItems(readDocuments(f.file, f.input), fo!);
+    }
     for (const batch of batches) {
       async function* docs() {
         for (const f of batch) yield* readDocuments(f.file, f.input);
@@ -152,11 +172,8 @@ export async function ingestConnector(
       add(await engine.transaction(() => loadUnit(engine, config, baseDir, c, unit, pz, common)), batch.length);
       moveLoaded(c, batch.map((f) => f.file));
     }
-  } finally {
-    // (assigned inside xapiFileItems, which TypeScript's narrowing does not see)
-    await (pool as ParsePool | null)?.close();
+    return sum;
   }
-  return sum;
 }
 
 /** after_load: move — committed files leave the incoming folder for `loaded/` beside them. */

@@ -20,8 +20,17 @@ export const rejectOf = (problems: Problem[], invalid: string): Flattened => {
 
 /** A parsed document (or the error of a malformed one) → its outcome and its text for rejects. */
 export function xapiOut(d: { value: unknown } | { error: string; raw: string }, o: XapiFlattenOptions): { out: Flattened; raw: () => string } {
-  if ('error' in d) return { out: { kind: 'reject', reason: 'malformed_json', field: null, detail: d.error }, raw: () => d.raw };
-  const v = d.value;
-  const problems = validateStatement(v);
-  return { out: problems.length ? rejectOf(problems, 'invalid_statement') : flattenStatement(v as Record<string, any>, o), raw: () => JSON.stringify(v) };
+  return { out: xapiOutcome(d, o), raw: () => rawText(d) };
+}
+
+/** The outcome alone (the parse workers: no closure per statement for the rare reject's text). */
+export function xapiOutcome(d: { value: unknown } | { error: string; raw: string }, o: XapiFlattenOptions): Flattened {
+  if ('error' in d) return { kind: 'reject', reason: 'malformed_json', field: null, detail: d.error };
+  const problems = validateStatement(d.value);
+  return problems.length ? rejectOf(problems, 'invalid_statement') : flattenStatement(d.value as Record<string, any>, o);
+}
+
+/** A document's text for rejects: the line when malformed, else the statement as parsed. */
+export function rawText(d: { value: unknown } | { error: string; raw: string }): string {
+  return 'error' in d ? d.raw : JSON.stringify(d.value);
 }

@@ -12,7 +12,6 @@ import { Worker } from 'node:worker_threads';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import type { XapiFlattenOptions } from './flatten.js';
-import type { Item } from './load.js';
 
 export interface ChunkRequest {
   id: number;
@@ -29,9 +28,18 @@ export interface ChunkResult {
   /** 0 a row, 1 a row that is also an assessment, 2 a voiding statement, 3 a reject. */
   kinds: Uint8Array;
   rel: Int32Array;
-  csv: string[];
+  /** The rows' landing CSV lines, each ending with a line break, as UTF-8; `ends[k]`: the byte after row k's line. */
+  csv: Uint8Array;
+  ends: Int32Array;
   voids: string[];
   rejects: Array<[reason: string, field: string | null, detail: string, raw: string]>;
+}
+
+/** A parsed chunk as the loader takes it: its items are lines `base + rel[i]` of the file named `relPath`. */
+export interface RowBlock {
+  relPath: string;
+  base: number;
+  r: ChunkResult;
 }
 
 /** Bytes per chunk: large enough that messaging costs nothing, small enough to keep every worker busy. */
@@ -40,12 +48,12 @@ let CHUNK_BYTES = 1 << 20;
 const PARSING_PER_WORKER = 2;
 /**
  * Chunks parsed (or being parsed) and not yet taken by the loader: how far the workers run ahead while
- * the engine loads a part (about 14,000 statements of the benchmark file). The bytes of a chunk are freed
- * once parsed, so this bounds memory by results, not input. 16 rather than 64: the same speed on the 1M
- * benchmark (63–79k statements/s either way on a quiet machine) and some 60 MB less peak RSS, which the
- * 1 GB target needs (with 64 and a 48 MB young generation: 1,022–1,105 MB; with these: 946–988 MB).
+ * the engine loads a part. The bytes of a chunk are freed once parsed and its rows come back as one
+ * compact block of CSV bytes (about a quarter of the input), so this bounds memory by results, not
+ * input: 128 chunks (about 110,000 statements of the benchmark file, some 30 MB) let the workers go on
+ * parsing while the engine loads a part, instead of waiting for it (256 measured no better).
  */
-const AHEAD = 16;
+const AHEAD = 128;
 
 /** Files at least this big (on disk) are parsed by workers; smaller ones are not worth starting them. */
 let PARALLEL_MIN_BYTES = 8 << 20;
@@ -189,28 +197,13 @@ async function* lineChunks(file: string): AsyncGenerator<Uint8Array> {
   if (size > 0) yield take(size);
 }
 
-const noRaw = () => '';
-
-/** Items of one JSON-lines file, parsed by the pool; `relPath` names the file in locations. */
-export async function* parallelItems(pool: ParsePool, file: string, relPath: string): AsyncGenerator<Item[]> {
+/** Parsed chunks of one JSON-lines file, in file order, parsed by the pool; `relPath` names the file in locations. */
+export async function* parallelItems(pool: ParsePool, file: string, relPath: string): AsyncGenerator<RowBlock> {
   let base = 0;
-  const items = (r: ChunkResult): Item[] => {
-    const out: Item[] = new Array(r.kinds.length);
-    let ci = 0;
-    let vi = 0;
-    let ri = 0;
-    for (let i = 0; i < r.kinds.length; i++) {
-      const loc = `${relPath}:${base + r.rel[i]}`;
-      const k = r.kinds[i];
-      if (k <= 1) out[i] = { loc, out: { kind: 'csv', line: r.csv[ci++], assessment: k === 1 }, raw: noRaw };
-      else if (k === 2) out[i] = { loc, out: { kind: 'void', target: r.voids[vi++] }, raw: noRaw };
-      else {
-        const [reason, field, detail, raw] = r.rejects[ri++];
-        out[i] = { loc, out: { kind: 'reject', reason, field, detail }, raw: () => raw };
-      }
-    }
+  const block = (r: ChunkResult): RowBlock => {
+    const b = { relPath, base, r };
     base += r.lines;
-    return out;
+    return b;
   };
 
   // The file is read and handed out by a pump that runs on its own while the loader (the consumer of
@@ -252,7 +245,7 @@ export async function* parallelItems(pool: ParsePool, file: string, relPath: str
       if (queue.length) {
         const r = await queue.shift()!;
         wake('pump');
-        yield items(r);
+        yield block(r);
       } else if (done) break;
       else await new Promise<void>((r) => (waiting.loader = r));
     }

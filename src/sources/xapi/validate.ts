@@ -48,8 +48,37 @@ function problem(ctx: Ctx, path: string, message: string): false {
   return false;
 }
 
-function allowedKeys(ctx: Ctx, o: Obj, path: string, keys: string[]): void {
-  for (const k of Object.keys(o)) if (!keys.includes(k)) problem(ctx, `${path}.${k}`, `unknown property ${k} (allowed: ${keys.join(', ')})`);
+/** The properties an object may have, as a list (for messages) and a set (for the check). Built once: the checks run per statement. */
+interface KeyList {
+  list: readonly string[];
+  set: ReadonlySet<string>;
+}
+function keyList(list: readonly string[]): KeyList {
+  return { list, set: new Set(list) };
+}
+const ACCOUNT_KEYS = keyList(['homePage', 'name']);
+const GROUP_KEYS = keyList(['objectType', 'name', 'member', 'mbox', 'mbox_sha1sum', 'openid', 'account']);
+const AGENT_KEYS = keyList(['objectType', 'name', 'mbox', 'mbox_sha1sum', 'openid', 'account']);
+const COMPONENT_KEYS = keyList(['id', 'description']);
+const ACTIVITY_KEYS = keyList(['objectType', 'id', 'definition']);
+const DEFINITION_KEYS = keyList(['name', 'description', 'type', 'moreInfo', 'interactionType', 'correctResponsesPattern', 'choices', 'scale', 'source', 'target', 'steps', 'extensions']);
+const STATEMENT_REF_KEYS = keyList(['objectType', 'id']);
+const RESULT_KEYS = keyList(['score', 'success', 'completion', 'response', 'duration', 'extensions']);
+const SCORE_KEYS = keyList(['scaled', 'raw', 'min', 'max']);
+const CONTEXT_KEYS = keyList(['registration', 'instructor', 'team', 'contextActivities', 'contextAgents', 'contextGroups', 'revision', 'platform', 'language', 'statement', 'extensions']);
+const ATTACHMENT_KEYS = keyList(['usageType', 'display', 'description', 'contentType', 'length', 'sha2', 'fileUrl']);
+const VERB_KEYS = keyList(['id', 'display']);
+const SUB_STATEMENT_KEYS = keyList(['objectType', 'actor', 'verb', 'object', 'result', 'context', 'timestamp', 'attachments']);
+const STATEMENT_KEYS = keyList(['id', 'actor', 'verb', 'object', 'result', 'context', 'timestamp', 'stored', 'authority', 'version', 'attachments', 'objectType']);
+const CONTEXT_ACTIVITY_KEY_LIST = keyList(CONTEXT_ACTIVITY_KEYS);
+const RESULT_FLAGS = ['success', 'completion'];
+const ACTIVITY_CONTEXT_TEXT = ['revision', 'platform'];
+const COMPONENT_LISTS = ['choices', 'scale', 'source', 'target', 'steps'];
+const CONTEXT_AGENT_LISTS = [['contextAgents', 'contextAgent'], ['contextGroups', 'contextGroup']] as const;
+
+function allowedKeys(ctx: Ctx, o: Obj, path: string, keys: KeyList): void {
+  // for-in, not Object.keys: the same own keys in the same order (parsed JSON inherits none), no array.
+  for (const k in o) if (!keys.set.has(k)) problem(ctx, `${path}.${k}`, `unknown property ${k} (allowed: ${keys.list.join(', ')})`);
 }
 
 function iri(ctx: Ctx, v: unknown, path: string): boolean {
@@ -59,15 +88,15 @@ function iri(ctx: Ctx, v: unknown, path: string): boolean {
 
 function langMap(ctx: Ctx, v: unknown, path: string): void {
   if (!isObj(v)) return void problem(ctx, path, 'expected a language map (an object of language tag → text)');
-  for (const [k, s] of Object.entries(v)) {
+  for (const k in v) {
     if (!isLang(k)) problem(ctx, `${path}.${k}`, `${JSON.stringify(k)} is not a language tag (RFC 5646)`);
-    if (typeof s !== 'string') problem(ctx, `${path}.${k}`, 'expected text');
+    if (typeof v[k] !== 'string') problem(ctx, `${path}.${k}`, 'expected text');
   }
 }
 
 function extensions(ctx: Ctx, v: unknown, path: string): void {
   if (!isObj(v)) return void problem(ctx, path, 'expected an object of IRI → value');
-  for (const k of Object.keys(v)) if (!isIri(k)) problem(ctx, `${path}.${k}`, `extension key ${JSON.stringify(k)} is not an IRI`);
+  for (const k in v) if (!isIri(k)) problem(ctx, `${path}.${k}`, `extension key ${JSON.stringify(k)} is not an IRI`);
 }
 
 /** The inverse functional identifiers an Agent or identified Group carries. */
@@ -82,19 +111,21 @@ function ifi(ctx: Ctx, a: Obj, path: string): void {
   if (a.account !== undefined) {
     const acc = a.account;
     if (!isObj(acc)) return void problem(ctx, `${path}.account`, 'expected an object with homePage and name');
-    allowedKeys(ctx, acc, `${path}.account`, ['homePage', 'name']);
+    allowedKeys(ctx, acc, `${path}.account`, ACCOUNT_KEYS);
     if (acc.homePage === undefined) problem(ctx, `${path}.account.homePage`, 'an account needs a homePage (IRL)');
     else iri(ctx, acc.homePage, `${path}.account.homePage`);
     if (typeof acc.name !== 'string' || acc.name === '') problem(ctx, `${path}.account.name`, 'an account needs a name (text)');
   }
 }
 
+const ONE_ID: readonly string[] = [''];
+
 function agent(ctx: Ctx, v: unknown, path: string, opts: { allowGroup: boolean } = { allowGroup: true }): void {
   if (!isObj(v)) return void problem(ctx, path, 'expected an Agent or Group object');
   const type = v.objectType ?? 'Agent';
   if (type === 'Group') {
     if (!opts.allowGroup) return void problem(ctx, path, 'a Group is not allowed here');
-    allowedKeys(ctx, v, path, ['objectType', 'name', 'member', 'mbox', 'mbox_sha1sum', 'openid', 'account']);
+    allowedKeys(ctx, v, path, GROUP_KEYS);
     const ids = ifiKeys(v);
     if (ids.length > 1) problem(ctx, path, `a Group has at most one identifier, found ${ids.join(', ')}`);
     ifi(ctx, v, path);
@@ -106,8 +137,9 @@ function agent(ctx: Ctx, v: unknown, path: string, opts: { allowGroup: boolean }
     return;
   }
   if (type !== 'Agent') return void problem(ctx, `${path}.objectType`, `expected Agent or Group, got ${JSON.stringify(type)}`);
-  allowedKeys(ctx, v, path, ['objectType', 'name', 'mbox', 'mbox_sha1sum', 'openid', 'account']);
-  const ids = ifiKeys(v);
+  allowedKeys(ctx, v, path, AGENT_KEYS);
+  // The usual Agent has exactly one identifier: counted without building the list.
+  const ids = (v.mbox !== undefined ? 1 : 0) + (v.mbox_sha1sum !== undefined ? 1 : 0) + (v.openid !== undefined ? 1 : 0) + (v.account !== undefined ? 1 : 0) === 1 ? ONE_ID : ifiKeys(v);
   if (ids.length !== 1) problem(ctx, path, ids.length ? `an Agent has exactly one identifier, found ${ids.join(', ')}` : 'an Agent needs an identifier: mbox, mbox_sha1sum, openid or account');
   if (v.name !== undefined && typeof v.name !== 'string') problem(ctx, `${path}.name`, 'expected text');
   ifi(ctx, v, path);
@@ -119,7 +151,7 @@ function interactionComponents(ctx: Ctx, v: unknown, path: string): void {
   v.forEach((c, i) => {
     const p = `${path}[${i}]`;
     if (!isObj(c)) return void problem(ctx, p, 'expected an object with id and description');
-    allowedKeys(ctx, c, p, ['id', 'description']);
+    allowedKeys(ctx, c, p, COMPONENT_KEYS);
     if (typeof c.id !== 'string' || c.id === '') problem(ctx, `${p}.id`, 'expected a non-empty id');
     else if (seen.has(c.id)) problem(ctx, `${p}.id`, `duplicate component id ${c.id}`);
     else seen.add(c.id);
@@ -128,14 +160,14 @@ function interactionComponents(ctx: Ctx, v: unknown, path: string): void {
 }
 
 function activity(ctx: Ctx, v: Obj, path: string): void {
-  allowedKeys(ctx, v, path, ['objectType', 'id', 'definition']);
+  allowedKeys(ctx, v, path, ACTIVITY_KEYS);
   if (v.id === undefined) problem(ctx, `${path}.id`, 'an Activity needs an id (IRI)');
   else iri(ctx, v.id, `${path}.id`);
   if (v.definition === undefined) return;
   const d = v.definition;
   const dp = `${path}.definition`;
   if (!isObj(d)) return void problem(ctx, dp, 'expected an object');
-  allowedKeys(ctx, d, dp, ['name', 'description', 'type', 'moreInfo', 'interactionType', 'correctResponsesPattern', 'choices', 'scale', 'source', 'target', 'steps', 'extensions']);
+  allowedKeys(ctx, d, dp, DEFINITION_KEYS);
   if (d.name !== undefined) langMap(ctx, d.name, `${dp}.name`);
   if (d.description !== undefined) langMap(ctx, d.description, `${dp}.description`);
   if (d.type !== undefined) iri(ctx, d.type, `${dp}.type`);
@@ -147,7 +179,7 @@ function activity(ctx: Ctx, v: Obj, path: string): void {
   if (d.correctResponsesPattern !== undefined && (!Array.isArray(d.correctResponsesPattern) || d.correctResponsesPattern.some((x) => typeof x !== 'string'))) {
     problem(ctx, `${dp}.correctResponsesPattern`, 'expected an array of text');
   }
-  for (const k of ['choices', 'scale', 'source', 'target', 'steps']) {
+  for (const k of COMPONENT_LISTS) {
     if (d[k] === undefined) continue;
     if (d.interactionType === undefined) problem(ctx, `${dp}.${k}`, `${k} needs an interactionType`);
     interactionComponents(ctx, d[k], `${dp}.${k}`);
@@ -155,7 +187,7 @@ function activity(ctx: Ctx, v: Obj, path: string): void {
 }
 
 function statementRef(ctx: Ctx, v: Obj, path: string): void {
-  allowedKeys(ctx, v, path, ['objectType', 'id']);
+  allowedKeys(ctx, v, path, STATEMENT_REF_KEYS);
   if (typeof v.id !== 'string' || !UUID.test(v.id)) problem(ctx, `${path}.id`, 'a StatementRef needs the id (UUID) of the statement it refers to');
 }
 
@@ -179,23 +211,27 @@ function statementObject(ctx: Ctx, v: unknown, path: string, inSub: boolean): vo
   }
 }
 
+/** A number field of an object, else undefined (a module-level function: a closure per call costs in the hot path). */
+function num(o: Obj, k: string): number | undefined {
+  return typeof o[k] === 'number' ? (o[k] as number) : undefined;
+}
+
 function result(ctx: Ctx, v: unknown, path: string): void {
   if (!isObj(v)) return void problem(ctx, path, 'expected an object');
-  allowedKeys(ctx, v, path, ['score', 'success', 'completion', 'response', 'duration', 'extensions']);
+  allowedKeys(ctx, v, path, RESULT_KEYS);
   if (v.score !== undefined) {
     const s = v.score;
     if (!isObj(s)) problem(ctx, `${path}.score`, 'expected an object');
     else {
-      allowedKeys(ctx, s, `${path}.score`, ['scaled', 'raw', 'min', 'max']);
-      for (const k of ['scaled', 'raw', 'min', 'max']) if (s[k] !== undefined && (typeof s[k] !== 'number' || !Number.isFinite(s[k]))) problem(ctx, `${path}.score.${k}`, 'expected a number');
-      const n = (k: string) => (typeof s[k] === 'number' ? (s[k] as number) : undefined);
-      if (n('scaled') !== undefined && (n('scaled')! < -1 || n('scaled')! > 1)) problem(ctx, `${path}.score.scaled`, 'expected a number from -1 to 1');
-      if (n('min') !== undefined && n('max') !== undefined && n('min')! > n('max')!) problem(ctx, `${path}.score.min`, 'min is greater than max');
-      if (n('raw') !== undefined && n('min') !== undefined && n('raw')! < n('min')!) problem(ctx, `${path}.score.raw`, 'raw is below min');
-      if (n('raw') !== undefined && n('max') !== undefined && n('raw')! > n('max')!) problem(ctx, `${path}.score.raw`, 'raw is above max');
+      allowedKeys(ctx, s, `${path}.score`, SCORE_KEYS);
+      for (const k of SCORE_KEYS.list) if (s[k] !== undefined && (typeof s[k] !== 'number' || !Number.isFinite(s[k]))) problem(ctx, `${path}.score.${k}`, 'expected a number');
+      if (num(s, 'scaled') !== undefined && (num(s, 'scaled')! < -1 || num(s, 'scaled')! > 1)) problem(ctx, `${path}.score.scaled`, 'expected a number from -1 to 1');
+      if (num(s, 'min') !== undefined && num(s, 'max') !== undefined && num(s, 'min')! > num(s, 'max')!) problem(ctx, `${path}.score.min`, 'min is greater than max');
+      if (num(s, 'raw') !== undefined && num(s, 'min') !== undefined && num(s, 'raw')! < num(s, 'min')!) problem(ctx, `${path}.score.raw`, 'raw is below min');
+      if (num(s, 'raw') !== undefined && num(s, 'max') !== undefined && num(s, 'raw')! > num(s, 'max')!) problem(ctx, `${path}.score.raw`, 'raw is above max');
     }
   }
-  for (const k of ['success', 'completion']) if (v[k] !== undefined && typeof v[k] !== 'boolean') problem(ctx, `${path}.${k}`, 'expected true or false');
+  for (const k of RESULT_FLAGS) if (v[k] !== undefined && typeof v[k] !== 'boolean') problem(ctx, `${path}.${k}`, 'expected true or false');
   if (v.response !== undefined && typeof v.response !== 'string') problem(ctx, `${path}.response`, 'expected text');
   if (v.duration !== undefined && (typeof v.duration !== 'string' || !DURATION.test(v.duration))) problem(ctx, `${path}.duration`, `expected an ISO-8601 duration such as PT1H30M, got ${JSON.stringify(v.duration)}`);
   if (v.extensions !== undefined) extensions(ctx, v.extensions, `${path}.extensions`);
@@ -203,7 +239,7 @@ function result(ctx: Ctx, v: unknown, path: string): void {
 
 function context(ctx: Ctx, v: unknown, path: string, objectIsActivity: boolean): void {
   if (!isObj(v)) return void problem(ctx, path, 'expected an object');
-  allowedKeys(ctx, v, path, ['registration', 'instructor', 'team', 'contextActivities', 'contextAgents', 'contextGroups', 'revision', 'platform', 'language', 'statement', 'extensions']);
+  allowedKeys(ctx, v, path, CONTEXT_KEYS);
   if (v.registration !== undefined && (typeof v.registration !== 'string' || !UUID.test(v.registration))) problem(ctx, `${path}.registration`, 'expected a UUID');
   if (v.instructor !== undefined) agent(ctx, v.instructor, `${path}.instructor`);
   if (v.team !== undefined) {
@@ -214,7 +250,7 @@ function context(ctx: Ctx, v: unknown, path: string, objectIsActivity: boolean):
     const ca = v.contextActivities;
     if (!isObj(ca)) problem(ctx, `${path}.contextActivities`, 'expected an object');
     else {
-      allowedKeys(ctx, ca, `${path}.contextActivities`, CONTEXT_ACTIVITY_KEYS);
+      allowedKeys(ctx, ca, `${path}.contextActivities`, CONTEXT_ACTIVITY_KEY_LIST);
       for (const k of CONTEXT_ACTIVITY_KEYS) {
         if (ca[k] === undefined) continue;
         const list = Array.isArray(ca[k]) ? (ca[k] as unknown[]) : [ca[k]];
@@ -227,7 +263,7 @@ function context(ctx: Ctx, v: unknown, path: string, objectIsActivity: boolean):
     }
   }
   // xAPI 2.0 context agents and groups.
-  for (const [k, kind] of [['contextAgents', 'contextAgent'], ['contextGroups', 'contextGroup']] as const) {
+  for (const [k, kind] of CONTEXT_AGENT_LISTS) {
     if (v[k] === undefined) continue;
     if (!Array.isArray(v[k])) {
       problem(ctx, `${path}.${k}`, 'expected an array');
@@ -245,7 +281,7 @@ function context(ctx: Ctx, v: unknown, path: string, objectIsActivity: boolean):
       }
     });
   }
-  for (const k of ['revision', 'platform']) {
+  for (const k of ACTIVITY_CONTEXT_TEXT) {
     if (v[k] === undefined) continue;
     if (typeof v[k] !== 'string') problem(ctx, `${path}.${k}`, 'expected text');
     if (!objectIsActivity) problem(ctx, `${path}.${k}`, `${k} is only allowed when the object is an Activity`);
@@ -263,7 +299,7 @@ function attachments(ctx: Ctx, v: unknown, path: string): void {
   v.forEach((a, i) => {
     const p = `${path}[${i}]`;
     if (!isObj(a)) return void problem(ctx, p, 'expected an object');
-    allowedKeys(ctx, a, p, ['usageType', 'display', 'description', 'contentType', 'length', 'sha2', 'fileUrl']);
+    allowedKeys(ctx, a, p, ATTACHMENT_KEYS);
     iri(ctx, a.usageType, `${p}.usageType`);
     langMap(ctx, a.display, `${p}.display`);
     if (a.description !== undefined) langMap(ctx, a.description, `${p}.description`);
@@ -279,31 +315,35 @@ function timestamp(ctx: Ctx, v: unknown, path: string): void {
 }
 
 /** The parts a statement and a SubStatement share. */
+/** A member's path under `path` ('' at the top). */
+function at(path: string, k: string): string {
+  return path ? `${path}.${k}` : k;
+}
+
 function statementBody(ctx: Ctx, s: Obj, path: string, sub: boolean): void {
-  const p = (k: string) => (path ? `${path}.${k}` : k);
   allowedKeys(
     ctx,
     s,
     path || '$',
-    sub ? ['objectType', 'actor', 'verb', 'object', 'result', 'context', 'timestamp', 'attachments'] : ['id', 'actor', 'verb', 'object', 'result', 'context', 'timestamp', 'stored', 'authority', 'version', 'attachments', 'objectType'],
+    sub ? SUB_STATEMENT_KEYS : STATEMENT_KEYS,
   );
-  if (s.actor === undefined) problem(ctx, p('actor'), 'missing actor');
-  else agent(ctx, s.actor, p('actor'));
-  if (s.verb === undefined) problem(ctx, p('verb'), 'missing verb');
-  else if (!isObj(s.verb)) problem(ctx, p('verb'), 'expected an object with id and display');
+  if (s.actor === undefined) problem(ctx, at(path, 'actor'), 'missing actor');
+  else agent(ctx, s.actor, at(path, 'actor'));
+  if (s.verb === undefined) problem(ctx, at(path, 'verb'), 'missing verb');
+  else if (!isObj(s.verb)) problem(ctx, at(path, 'verb'), 'expected an object with id and display');
   else {
-    allowedKeys(ctx, s.verb, p('verb'), ['id', 'display']);
-    if (s.verb.id === undefined) problem(ctx, p('verb.id'), 'a verb needs an id (IRI)');
-    else iri(ctx, s.verb.id, p('verb.id'));
-    if (s.verb.display !== undefined) langMap(ctx, s.verb.display, p('verb.display'));
+    allowedKeys(ctx, s.verb, at(path, 'verb'), VERB_KEYS);
+    if (s.verb.id === undefined) problem(ctx, at(path, 'verb.id'), 'a verb needs an id (IRI)');
+    else iri(ctx, s.verb.id, at(path, 'verb.id'));
+    if (s.verb.display !== undefined) langMap(ctx, s.verb.display, at(path, 'verb.display'));
   }
-  if (s.object === undefined) problem(ctx, p('object'), 'missing object');
-  else statementObject(ctx, s.object, p('object'), sub);
-  if (s.result !== undefined) result(ctx, s.result, p('result'));
+  if (s.object === undefined) problem(ctx, at(path, 'object'), 'missing object');
+  else statementObject(ctx, s.object, at(path, 'object'), sub);
+  if (s.result !== undefined) result(ctx, s.result, at(path, 'result'));
   const objectIsActivity = isObj(s.object) && isActivityType(s.object.objectType ?? 'Activity');
-  if (s.context !== undefined) context(ctx, s.context, p('context'), objectIsActivity);
-  if (s.timestamp !== undefined) timestamp(ctx, s.timestamp, p('timestamp'));
-  if (s.attachments !== undefined) attachments(ctx, s.attachments, p('attachments'));
+  if (s.context !== undefined) context(ctx, s.context, at(path, 'context'), objectIsActivity);
+  if (s.timestamp !== undefined) timestamp(ctx, s.timestamp, at(path, 'timestamp'));
+  if (s.attachments !== undefined) attachments(ctx, s.attachments, at(path, 'attachments'));
 }
 
 /** Problems of one statement (empty when valid). */
