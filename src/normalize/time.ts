@@ -41,16 +41,12 @@ export function timeToUtc(d: Dialect, format: TimeFormat, raw: string, zone: str
   }
   const a = (s: string) => `${p}_${s}`;
   const offsetRe = d.quoteString(OFFSET_RE);
+  const off = d.regexpExtract(raw, offsetRe, 1);
+  const digits = `replace(${off}, ':', '')`;
   // Cheap character tests first; the regular expression runs only on values that may carry an offset.
   const sign = (i: number) => `substr(${raw}, ${i}, 1) IN ('+', '-')`;
-  const numeric = `right(${raw}, 1) NOT IN ('Z', 'z') AND length(${raw}) >= 13 AND (${sign(-6)} OR ${sign(-5)} OR ${sign(-3)})`;
-  // The offset's text, extracted once per row (it was four times) where has_offset may hold without a 'Z':
-  // iso_offset reads it only there.
-  const off = a('off');
-  const digits = `replace(${off}, ':', '')`;
   const l1: Level = [
     [a('has_offset'), `coalesce(CASE WHEN right(${raw}, 1) IN ('Z', 'z') THEN length(${raw}) > 10 WHEN length(${raw}) >= 13 AND (${sign(-6)} OR ${sign(-5)} OR ${sign(-3)}) THEN ${d.regexpMatches(raw, offsetRe)} ELSE false END, false)`],
-    [off, `CASE WHEN ${numeric} THEN ${d.regexpExtract(raw, offsetRe, 1)} END`],
   ];
   const l2: Level = [
     [a('iso_utc'), `CASE WHEN ${a('has_offset')} THEN ${d.tryIsoOffsetToUtc(raw)} END`],
