@@ -88,7 +88,9 @@ export async function startPostgres(opts: { logical?: boolean } = {}): Promise<T
     onError: (e) => logs.push(String(e)),
     postgresFlags: [
       '-c', 'fsync=off',
-      '-c', 'synchronous_commit=off',
+      // Logical decoding through SQL reads WAL only up to the flush position: with asynchronous commit a
+      // just-committed change could be invisible to the next peek (the CDC tests failed now and then).
+      '-c', `synchronous_commit=${opts.logical ? 'on' : 'off'}`,
       '-c', 'full_page_writes=off',
       '-c', `unix_socket_directories=`,
       '-c', 'listen_addresses=127.0.0.1',
