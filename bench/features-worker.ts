@@ -10,7 +10,7 @@
 import { copyFileSync, cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { Engine } from '../src/engine/engine.js';
 import { ClickHouseEngine } from '../src/engine/clickhouse.js';
-import { ALL_TABLES } from '../src/schema/canonical.js';
+import { copyWarehouse } from '../src/engine/copy.js';
 import path from 'node:path';
 import { loadConfig } from '../src/config/load.js';
 import { DuckDBEngine } from '../src/engine/duckdb.js';
@@ -115,15 +115,7 @@ if (mode === 'prepare') {
   rmSync(path.join(dir, 'base.chdb'), { recursive: true, force: true });
   const ch = await ClickHouseEngine.open({ mode: 'chdb', path: path.join(dir, 'base.chdb') });
   await ensureWarehouse(ch);
-  const tables = ['events', 'assessments', 'hr_records', 'users', 'enrollments', 'loads'];
-  for (const name of tables) {
-    const def = ALL_TABLES.find((t) => t.name === name)!;
-    const file = path.join(dir, `copy-${name}.parquet`);
-    await duck.run(`COPY (SELECT * FROM ${name}) TO '${file}' (FORMAT parquet)`);
-    const cols = def.columns.map((c) => `"${c.name}"`).join(', ');
-    await ch.run(`INSERT INTO ${name} (${cols}) SELECT ${cols} FROM file('${file}', 'Parquet')`);
-    rmSync(file);
-  }
+  await copyWarehouse(duck, ch, ['events', 'assessments', 'hr_records', 'users', 'enrollments', 'loads']);
   await ch.run(`OPTIMIZE TABLE events FINAL`);
   await ch.close();
   await duck.close();

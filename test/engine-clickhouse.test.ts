@@ -16,7 +16,8 @@ import { loadConfig } from '../src/config/load.js';
 import { DuckDBEngine } from '../src/engine/duckdb.js';
 import { addEvents, memoryWarehouse } from './helpers/warehouse.js';
 import { tmpDir, TEST_KEY_HEX } from './helpers/tmp.js';
-import { assertSameRows, chdbMissing, chdbWarehouse, copyTables, tableRows } from './helpers/engines.js';
+import { copyWarehouse } from '../src/engine/copy.js';
+import { assertSameRows, chdbMissing, chdbWarehouse, tableRows } from './helpers/engines.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 function cli(args: string[], env: Record<string, string> = {}) {
@@ -73,7 +74,7 @@ test('chdb: canonical tables copied from DuckDB hold the same rows', { skip: chd
       ['A', '2024-01-02 00:00:00', 'quiz_start', null, null],
       ['B', '2023-12-31 23:59:59', 'login'],
     ]);
-    await copyTables(duck, ch, ['events', 'loads']);
+    await copyWarehouse(duck, ch, ['events', 'loads']);
     assertSameRows(await tableRows(duck, 'events'), await tableRows(ch, 'events'), 'events');
     assertSameRows(await tableRows(duck, 'loads'), await tableRows(ch, 'loads'), 'loads');
   } finally {

@@ -15,20 +15,11 @@ import { copyWarehouse } from '../src/engine/copy.js';
 import { ensureWarehouse } from '../src/schema/warehouse.js';
 import { runPipeline } from '../src/pipeline.js';
 import { replayRun } from '../src/quality/history.js';
-import type { Engine, Row } from '../src/engine/engine.js';
 import { tmpDir, TEST_KEY_HEX } from './helpers/tmp.js';
-import { assertSameRows, chdbMissing, tableRows } from './helpers/engines.js';
+import { assertSameRows, chdbMissing, derivedRows, tableRows } from './helpers/engines.js';
 
 const quiet = { info() {}, warn() {}, error() {} } as never;
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
-
-/** Every row of a derived table (features, training), timestamps as text. */
-async function derivedRows(engine: Engine, table: string): Promise<Row[]> {
-  const cols = await engine.all<{ c: string; t: string }>(`SELECT column_name AS c, data_type AS t FROM information_schema.columns WHERE table_name = $1 AND table_schema = ${engine.dialect.currentSchema()} ORDER BY ordinal_position`, [table]);
-  assert.ok(cols.length, `${table} exists on ${engine.dialect.name}`);
-  const q = (c: string) => engine.dialect.quoteIdent(c);
-  return engine.all(`SELECT ${cols.map((c) => (/time|date/i.test(c.t) ? `${engine.dialect.toText(q(c.c))} AS ${q(c.c)}` : q(c.c))).join(', ')} FROM ${q(table)}`);
-}
 
 test('the demo data set gives the same canonical tables, features, labels and training table on DuckDB and ClickHouse', { skip: chdbMissing ?? false, timeout: 240_000 }, async () => {
   const dir = tmpDir();

@@ -10,7 +10,8 @@ import { featuresSchema, spineSchema } from '../src/config/modeling.js';
 import type { Engine } from '../src/engine/engine.js';
 import type { ClickHouseEngine } from '../src/engine/clickhouse.js';
 import { addAssessments, addEvents, addHr, memoryWarehouse, type Ev } from './helpers/warehouse.js';
-import { assertSameRows, chdbMissing, chdbWarehouse, copyTables, tableRows } from './helpers/engines.js';
+import { copyWarehouse } from '../src/engine/copy.js';
+import { assertSameRows, chdbMissing, chdbWarehouse, tableRows } from './helpers/engines.js';
 
 const skip = chdbMissing ?? false;
 const SPECS = resolveFeatures(featuresSchema.parse({}).definitions);
@@ -30,7 +31,7 @@ async function runBoth(duck: Engine, ch: ClickHouseEngine, dates: string[], expe
   const tiles = await updateTiles(duck, { sessionGapMinutes: 30 });
   await buildSpine(duck, spine, '2030-01-01');
   const features = await computeFeatures(duck, SPECS);
-  await copyTables(duck, ch, SOURCES);
+  await copyWarehouse(duck, ch, SOURCES);
   const chTiles = await updateTiles(ch, { sessionGapMinutes: 30 });
   await buildSpine(ch, spine, '2030-01-01');
   const chFeatures = await computeFeatures(ch, SPECS);

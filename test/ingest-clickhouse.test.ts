@@ -17,17 +17,9 @@ import type { GroundTruth } from '../src/generate/index.js';
 import type { Engine, Row } from '../src/engine/engine.js';
 import type { LoadResult } from '../src/normalize/load.js';
 import { tmpDir, TEST_KEY_HEX } from './helpers/tmp.js';
-import { assertSameRows, chdbMissing, tableRows } from './helpers/engines.js';
+import { assertSameRows, chdbMissing, derivedRows, tableRows } from './helpers/engines.js';
 
 const quiet = { info() {}, warn() {}, error() {} } as never;
-
-/** Every row of a derived table (features, training), timestamps as text. */
-async function derivedRows(engine: Engine, table: string): Promise<Row[]> {
-  const cols = await engine.all<{ c: string; t: string }>(`SELECT column_name AS c, data_type AS t FROM information_schema.columns WHERE table_name = $1 AND table_schema = ${engine.dialect.currentSchema()} ORDER BY ordinal_position`, [table]);
-  assert.ok(cols.length, `${table} exists on ${engine.dialect.name}`);
-  const q = (c: string) => engine.dialect.quoteIdent(c);
-  return engine.all(`SELECT ${cols.map((c) => (/time|date/i.test(c.t) ? `${engine.dialect.toText(q(c.c))} AS ${q(c.c)}` : q(c.c))).join(', ')} FROM ${q(table)}`);
-}
 
 /** The rows of a canonical table without the named columns. */
 async function rowsWithout(engine: Engine, table: string, drop: string[]): Promise<Row[]> {

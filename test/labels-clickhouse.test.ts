@@ -17,7 +17,8 @@ import { pipelineConfigSchema } from '../src/config/schema.js';
 import { buildModelingTables } from '../src/modeling.js';
 import { labelDefSchema, spineSchema, trainingSchema } from '../src/config/modeling.js';
 import { addEvents, addHr, memoryWarehouse, type Ev } from './helpers/warehouse.js';
-import { assertSameRows, chdbMissing, chdbWarehouse, copyTables, tableRows } from './helpers/engines.js';
+import { copyWarehouse } from '../src/engine/copy.js';
+import { assertSameRows, chdbMissing, chdbWarehouse, tableRows } from './helpers/engines.js';
 import { tmpDir } from './helpers/tmp.js';
 
 const skip = chdbMissing ?? false;
@@ -60,7 +61,7 @@ async function duckWarehouse(): Promise<Engine> {
 /** A chdb warehouse holding the DuckDB warehouse's source tables, with its own tiles. */
 async function chdbCopy(duck: Engine): Promise<ClickHouseEngine> {
   const ch = await chdbWarehouse();
-  await copyTables(duck, ch, ['users', 'events', 'enrollments', 'hr_records', 'loads']);
+  await copyWarehouse(duck, ch, ['users', 'events', 'enrollments', 'hr_records', 'loads']);
   await updateTiles(ch, { sessionGapMinutes: 30 });
   return ch;
 }

@@ -221,10 +221,13 @@ async function serverTransport(o: ClickHouseOptions): Promise<Transport> {
 
 export class ClickHouseEngine implements Engine {
   readonly dialect: ClickHouseDialect;
-  /** chdb reads local files in place; a server would need their bytes sent (not done: ingest with chdb or DuckDB and copy). */
-  readsLocalFiles = false;
-
-  private constructor(readonly location: string, private readonly transport: Transport, cluster: string | null) {
+  private constructor(
+    readonly location: string,
+    private readonly transport: Transport,
+    cluster: string | null,
+    /** chdb reads local files in place; a server would need their bytes sent (not done: ingest with chdb or DuckDB and copy). */
+    readonly readsLocalFiles: boolean,
+  ) {
     this.dialect = new ClickHouseDialect(cluster);
   }
 
@@ -244,8 +247,7 @@ export class ClickHouseEngine implements Engine {
       u.password = '';
       location = `${u.toString()}${o.database ?? 'default'}`;
     }
-    const engine = new ClickHouseEngine(location, transport, o.cluster ?? null);
-    engine.readsLocalFiles = o.mode === 'chdb';
+    const engine = new ClickHouseEngine(location, transport, o.cluster ?? null, o.mode === 'chdb');
     try {
       for (const [k, v] of Object.entries(SESSION_SETTINGS)) await engine.run(`SET ${k} = ${typeof v === 'number' ? v : engine.dialect.quoteString(v)}`);
     } catch (err) {

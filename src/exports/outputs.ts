@@ -14,6 +14,18 @@ export async function copyToParquet(engine: Engine, select: string, file: string
   await engine.exportTo(select, file, 'parquet', params as never);
 }
 
+/** labels.parquet: the labels of these definitions computed for asOf, in their published order. */
+export async function exportLabels(engine: Engine, file: string, asOf: string, definitionHashes: string[]): Promise<void> {
+  const hashes = definitionHashes.length ? engine.dialect.stringList(definitionHashes) : "''";
+  await copyToParquet(
+    engine,
+    `SELECT label_id, label_name, definition_hash, user_id, course_id, label_value, censored, label_window_start, label_window_end, computation_date
+     FROM labels WHERE computation_date = $1 AND definition_hash IN (${hashes}) ORDER BY label_name, user_id, course_id NULLS FIRST, label_window_start`,
+    file,
+    [asOf],
+  );
+}
+
 /** The training table in its published order: splits in time order, then cutoff and learner. */
 const TRAINING_ROWS = `SELECT * FROM training ORDER BY ${TRAINING_ORDER}`;
 
@@ -30,13 +42,7 @@ export async function writeModelingOutputs(
     return p;
   };
   await copyToParquet(engine, `SELECT * FROM features ORDER BY user_id, course_id NULLS FIRST, cutoff`, f('features.parquet'));
-  const hashes = ctx.labels.map((l) => `'${l.definition_hash}'`).join(', ') || "''";
-  await copyToParquet(
-    engine,
-    `SELECT label_id, label_name, definition_hash, user_id, course_id, label_value, censored, label_window_start, label_window_end, computation_date
-     FROM labels WHERE computation_date = '${ctx.asOf.replaceAll("'", "''")}' AND definition_hash IN (${hashes}) ORDER BY label_name, user_id, course_id NULLS FIRST, label_window_start`,
-    f('labels.parquet'),
-  );
+  await exportLabels(engine, f('labels.parquet'), ctx.asOf, ctx.labels.map((l) => l.definition_hash));
   if (ctx.training) {
     await copyToParquet(engine, TRAINING_ROWS, f('training.parquet'));
     if (config.training?.csv) await engine.exportTo(TRAINING_ROWS, f('training.csv'), 'csv');

@@ -142,7 +142,7 @@ async function assemble(engine: Engine, specs: FeatureSpec[], spineTable: string
   if (!cum.length) cum.push(bucketCols[0]);
   // (The intermediate tables are read only through joins: no insertion order to keep.)
   await withoutInsertionOrder(engine, async () => {
-    await step(engine, 'features: lookup points', `CREATE TEMPORARY TABLE __look AS SELECT s.sid, s.uid, o, s.cutoff_day - o AS pd FROM __spine s${d.eachValue('o', offsets)}`);
+    await step(engine, 'features: lookup points', `CREATE TEMPORARY TABLE __look AS SELECT s.sid, s.uid, o, s.cutoff_day - o AS pd FROM __spine s${d.unnestJoin(`[${offsets.join(', ')}]`, 'o')}`);
     await engine.run(`CREATE TEMPORARY TABLE __lday AS SELECT pd, CAST(row_number() OVER (ORDER BY pd) AS INTEGER) AS k FROM (SELECT DISTINCT pd FROM __look)`);
     const range = await engine.one<{ lo: string | null; hi: string | null }>(`SELECT ${d.toText('(SELECT min(day) FROM user_day)')} AS lo, ${d.toText('max(pd)')} AS hi FROM __lday`);
     await engine.run(`CREATE TEMPORARY TABLE __bucket AS

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { resolvePath, type LoadedConfig } from '../config/load.js';
 import { openWarehouse } from '../pipeline.js';
-import { copyToParquet } from '../exports/outputs.js';
+import { exportLabels } from '../exports/outputs.js';
 import { computeLabels, type LabelSummary } from './labels.js';
 
 export async function recomputeLabels(loaded: LoadedConfig, asOf: string, only?: string[]): Promise<{ labels: LabelSummary[]; file: string }> {
@@ -19,14 +19,7 @@ export async function recomputeLabels(loaded: LoadedConfig, asOf: string, only?:
     mkdirSync(outDir, { recursive: true });
     const file = path.join(outDir, 'labels.parquet');
     const tmp = `${file}.tmp-${process.pid}`;
-    const hashes = engine.dialect.stringList(labels.map((l) => l.definition_hash));
-    await copyToParquet(
-      engine,
-      `SELECT label_id, label_name, definition_hash, user_id, course_id, label_value, censored, label_window_start, label_window_end, computation_date
-       FROM labels WHERE computation_date = $1 AND definition_hash IN (${hashes}) ORDER BY label_name, user_id, course_id NULLS FIRST, label_window_start`,
-      tmp,
-      [asOf],
-    );
+    await exportLabels(engine, tmp, asOf, labels.map((l) => l.definition_hash));
     if (existsSync(file)) rmSync(file);
     renameSync(tmp, file);
     return { labels, file };

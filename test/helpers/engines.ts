@@ -26,18 +26,12 @@ export async function chdbWarehouse(): Promise<ClickHouseEngine> {
   return engine;
 }
 
-/** Replaces the rows of the named canonical tables in `to` by those of `from` (a DuckDB warehouse). */
-export async function copyTables(from: Engine, to: ClickHouseEngine, tables: string[]): Promise<void> {
-  const dir = tmpDir('learnpipe-copy-');
-  for (const name of tables) {
-    const def = ALL_TABLES.find((t) => t.name === name);
-    if (!def) throw new Error(`not a canonical table: ${name}`);
-    const file = path.join(dir, `${name}.parquet`);
-    await from.run(`COPY (SELECT * FROM ${from.dialect.quoteIdent(name)}) TO ${from.dialect.quoteString(file)} (FORMAT parquet)`);
-    await to.run(`TRUNCATE TABLE ${to.dialect.quoteIdent(name)}`);
-    const cols = def.columns.map((c) => to.dialect.quoteIdent(c.name)).join(', ');
-    await to.run(`INSERT INTO ${to.dialect.quoteIdent(name)} (${cols}) SELECT ${cols} FROM file(${to.dialect.quoteString(file)}, 'Parquet')`);
-  }
+/** Every row of a derived table (features, training): its columns from the catalog, timestamps as text. */
+export async function derivedRows(engine: Engine, table: string): Promise<Row[]> {
+  const cols = await engine.all<{ c: string; t: string }>(`SELECT column_name AS c, data_type AS t FROM information_schema.columns WHERE table_name = $1 AND table_schema = ${engine.dialect.currentSchema()} ORDER BY ordinal_position`, [table]);
+  assert.ok(cols.length, `${table} exists on ${engine.dialect.name}`);
+  const q = (c: string) => engine.dialect.quoteIdent(c);
+  return engine.all(`SELECT ${cols.map((c) => (/time|date/i.test(c.t) ? `${engine.dialect.toText(q(c.c))} AS ${q(c.c)}` : q(c.c))).join(', ')} FROM ${q(table)}`);
 }
 
 /** Every row of a canonical table, timestamps and dates as text (JS dates would drop microseconds). */

@@ -227,9 +227,6 @@ export class ClickHouseDialect extends Dialect {
   allExcept(qualifier: string, columns: string[]): string {
     return `${qualifier}* EXCEPT (${columns.join(', ')})`;
   }
-  eachValue(column: string, values: number[]): string {
-    return ` ARRAY JOIN [${values.join(', ')}] AS ${column}`;
-  }
   // No series of timestamps: numbers(); an ASOF join needs an equality, here on a constant.
   daysBeforeLookups(from: string, to: string, lookups: string): string {
     const d0 = `toDate32(${from})`;

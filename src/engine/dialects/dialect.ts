@@ -155,8 +155,6 @@ export abstract class Dialect {
   abstract antiJoin(): string;
   /** Every column of a relation (`qualifier` as in "c.", or "") but the ones named. */
   abstract allExcept(qualifier: string, columns: string[]): string;
-  /** A FROM clause continuation giving each row once per value, the value in column `column`. */
-  abstract eachValue(column: string, values: number[]): string;
   /**
    * SELECT day, k: every day from `from` to `to` (dates as text, both included) with the k of the first row
    * of `lookups` (pd DATE, k) whose pd is after the day; days on or after the last pd are left out.

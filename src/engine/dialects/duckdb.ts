@@ -78,9 +78,6 @@ export class DuckDBDialect extends Dialect {
   positionCode(values: readonly string[], expr: string): string {
     return `CAST(list_position([${this.stringList(values)}], ${expr}) AS UTINYINT)`;
   }
-  currentSchema(): string {
-    return `'main'`;
-  }
   semiJoin(): string {
     return 'SEMI JOIN';
   }
@@ -89,9 +86,6 @@ export class DuckDBDialect extends Dialect {
   }
   allExcept(qualifier: string, columns: string[]): string {
     return `${qualifier}* EXCLUDE (${columns.join(', ')})`;
-  }
-  eachValue(column: string, values: number[]): string {
-    return `, unnest([${values.join(', ')}]) AS t(${column})`;
   }
   daysBeforeLookups(from: string, to: string, lookups: string): string {
     return `SELECT g.day, l.k FROM (SELECT CAST(x AS DATE) AS day FROM generate_series(CAST(${from} AS TIMESTAMP), CAST(${to} AS TIMESTAMP), INTERVAL 1 DAY) AS t(x)) g
