@@ -40,9 +40,10 @@ async function setup(dir: string, pz = OLD) {
     for (let i = 0; i < 3; i++) {
       await e.run(`INSERT INTO events VALUES ($1, $2, 'view', 'o1', 'c1', TIMESTAMP '2024-01-02 10:00:00', 0, 5, 'lms', 1)`, [`lms:${p.emp}:${i}`, uid]);
     }
-    await e.run(`INSERT INTO user_day (user_id, day, events, duration_seconds, first_ts, last_ts, sessions_started, session_seconds, new_quiz_objects,
+    await e.run(`INSERT INTO learner_keys VALUES ($1, (SELECT count(*) + 1 FROM learner_keys))`, [uid]);
+    await e.run(`INSERT INTO user_day (uid, day, events, duration_seconds, first_ts, last_ts, sessions_started, session_seconds, new_quiz_objects,
       n_login, n_view, n_video_play, n_submit, n_pass, n_fail, n_quiz_start, n_answer, n_comment, n_forum_post, n_complete, n_enroll, n_unenroll, n_attend)
-      VALUES ($1, DATE '2024-01-02', 3, 15, TIMESTAMP '2024-01-02 10:00:00', TIMESTAMP '2024-01-02 10:00:00', 1, 0, 0, 0,3,0,0,0,0,0,0,0,0,0,0,0,0)`, [uid]);
+      VALUES ((SELECT uid FROM learner_keys WHERE user_id = $1), DATE '2024-01-02', 3, 15, TIMESTAMP '2024-01-02 10:00:00', TIMESTAMP '2024-01-02 10:00:00', 1, 0, 0, 0,3,0,0,0,0,0,0,0,0,0,0,0,0)`, [uid]);
     vault.put(uid, 'hris', { full_name: `Name ${p.emp}` }, Object.fromEntries(keys), 'employee_id');
   }
   vault.save();
@@ -89,7 +90,7 @@ test('rotate: every pseudonym column in every table and the vault move to the ne
     assert.equal(r.updated['hr_records.manager_id'], 3);
     assert.equal(r.updated['identity_map.key_pseudonym'], 8);
     assert.equal(r.updated['identity_links.email_pseudonym'], 3);
-    assert.equal(r.updated['user_day.user_id'], 3);
+    assert.equal(r.updated['learner_keys.user_id'], 3);
     assert.deepEqual(r.unmapped, {});
     assert.equal(r.new_key_id, pseudonymKeyId(NEW));
     // what a fresh load with the new key would produce

@@ -45,7 +45,7 @@ export async function buildSpine(engine: Engine, spine: SpineConfig, asOf: strin
     const people =
       spine.population === 'all_users'
         ? `SELECT u.user_id AS user_id, c.cutoff AS cutoff FROM users u, (${cutoffs}) c`
-        : `SELECT f.user_id AS user_id, c.cutoff AS cutoff FROM (SELECT user_id, min(day) AS first_day FROM user_day GROUP BY user_id) f, (${cutoffs}) c WHERE f.first_day < CAST(c.cutoff AS ${d.sqlType('date')})`;
+        : `SELECT f.user_id AS user_id, c.cutoff AS cutoff FROM (SELECT k.user_id, min(t.day) AS first_day FROM user_day t JOIN learner_keys k ON k.uid = t.uid GROUP BY k.user_id) f, (${cutoffs}) c WHERE f.first_day < CAST(c.cutoff AS ${d.sqlType('date')})`;
     select = dates.length ? `SELECT user_id, ${d.typedNull('varchar')} AS course_id, cutoff FROM (${people}) p` : null;
   }
   if (select) await engine.run(`INSERT INTO spine SELECT * FROM (${select}) s WHERE cutoff <= ${asOfTs} ORDER BY user_id, course_id NULLS FIRST, cutoff`, params);
@@ -115,9 +115,11 @@ async function assemble(engine: Engine, specs: FeatureSpec[], spineTable: string
   const temps = ['__su', '__spine', '__look', '__lday', '__bucket', '__bsum', '__cum', '__cuma', '__hr', '__team', '__pall', ...offsets.map((o) => `__p${o}`), '__pa'];
   for (const t of temps) await engine.run(`DROP TABLE IF EXISTS ${t}`);
 
-  // Learners get integer surrogate keys (uid) for the window and ASOF passes: sorting and matching
-  // 32-character pseudonyms costs far more than integers.
-  await step(engine, 'features: spine keys', `CREATE TEMPORARY TABLE __su AS SELECT user_id, CAST(row_number() OVER () AS INTEGER) AS uid FROM (SELECT DISTINCT user_id FROM ${spineTable})`);
+  // The window and ASOF passes match learners by their integer tile key (learner_keys.uid): sorting and
+  // matching 32-character pseudonyms costs far more than integers. A spine learner with no tiles (no
+  // events) has none (NULL): nothing matches, as no tile would.
+  await step(engine, 'features: spine keys', `CREATE TEMPORARY TABLE __su AS
+    SELECT s.user_id, k.uid FROM (SELECT DISTINCT user_id FROM ${spineTable}) s LEFT JOIN learner_keys k ON k.user_id = s.user_id`);
   await step(engine, 'features: spine', `CREATE TEMPORARY TABLE __spine AS SELECT row_number() OVER (ORDER BY t.user_id, t.course_id NULLS FIRST, t.cutoff) AS sid, u.uid, t.user_id, t.course_id, t.cutoff, CAST(t.cutoff AS ${DATE}) AS cutoff_day FROM ${spineTable} t JOIN __su u USING (user_id)`);
   // Seconds are summed as decimals: exact, so the result does not depend on the order in which the
   // parallel aggregation adds them up (with doubles it could differ in the last bit from run to run).
@@ -148,9 +150,9 @@ async function assemble(engine: Engine, specs: FeatureSpec[], spineTable: string
     await engine.run(`CREATE TEMPORARY TABLE __bucket AS
       ${d.daysBeforeLookups('$1', '$2', '__lday')}`, range?.hi ? [range.lo ?? range.hi, range.hi] : ['2000-01-01', '2000-01-01']);
     await step(engine, 'features: bucket sums', `CREATE TEMPORARY TABLE __bsum AS
-      SELECT u.uid, b.k, ${cum.map(([name, agg]) => `${agg} AS ${name}`).join(', ')}
-      FROM user_day d JOIN __su u USING (user_id) JOIN __bucket b USING (day)
-      GROUP BY u.uid, b.k`);
+      SELECT d.uid AS uid, b.k, ${cum.map(([name, agg]) => `${agg} AS ${name}`).join(', ')}
+      FROM user_day d JOIN __su u ON u.uid = d.uid JOIN __bucket b USING (day)
+      GROUP BY d.uid, b.k`);
     await step(engine, 'features: cumulative sums', `CREATE TEMPORARY TABLE __cum AS
       SELECT uid, k, ${cum.map(([name, , acc]) => `${acc} AS ${name}`).join(', ')}
       FROM __bsum WINDOW w AS (PARTITION BY uid ORDER BY k ROWS UNBOUNDED PRECEDING)`);

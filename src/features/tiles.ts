@@ -28,7 +28,7 @@ export interface TileUpdate {
 }
 
 const TILE = 'activity';
-const SESSION_KEY = ['user_id', 'session_start'];
+const SESSION_KEY = ['uid', 'session_start'];
 
 function settingsOf(o: TileOptions): string {
   return JSON.stringify({ version: 1, session_gap_minutes: o.sessionGapMinutes });
@@ -97,54 +97,72 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
   const [TS, DATE] = [d.sqlType('timestamp'), d.sqlType('date')];
   const gap = `INTERVAL ${Math.round(o.sessionGapMinutes * 60)} SECOND`;
   const full = sinceLoad === null;
-  const temps = ['__recent', '__aff', '__uid', '__inc_ev', '__ev', '__quiz_new', '__quiz_day', '__aff_a'];
-  // Incremental runs: the earliest from_day, and that minus the gap (see below).
-  let fromDay: string | null = null;
-  let readFrom: string | null = null;
+  const temps = ['__learners', '__t0', '__recent', '__lo', '__inc_read', '__aff', '__uid', '__inc_ev', '__ev', '__quiz_new', '__quiz_day', '__aff_a'];
   for (const t of temps) await engine.run(`DROP TABLE IF EXISTS ${t}`);
 
-  // __uid: the learners to recompute, each with an integer surrogate key (uid) used instead of the
-  // 32-character pseudonym while sorting and grouping (far less memory and comparison work), and where
-  // their recomputation starts (start_u: a session boundary; from_day: its UTC day).
+  // __uid: the learners to recompute, with their integer key (uid, from learner_keys), used instead of
+  // the 32-character pseudonym while sorting, grouping and in the tiles themselves (far less memory,
+  // comparison and write work), and where their recomputation starts (start_u: a session boundary;
+  // from_day: its UTC day).
   if (full) {
     for (const t of ['user_day', 'user_day_assessments', 'sessions', 'quiz_first_starts']) await engine.run(d.deleteAll(t));
-    await step(engine, 'tiles: learner keys', `CREATE TEMPORARY TABLE __uid AS
-      SELECT user_id, CAST(row_number() OVER () AS INTEGER) AS uid, CAST(NULL AS ${TS}) AS start_u, CAST(NULL AS ${TS}) AS from_day
-      FROM (SELECT DISTINCT user_id FROM events)`);
+    await step(engine, 'tiles: learner keys', [
+      `CREATE TEMPORARY TABLE __learners AS SELECT DISTINCT user_id FROM events`,
+      addLearnerKeys(engine, '__learners'),
+      `CREATE TEMPORARY TABLE __uid AS
+        SELECT k.uid AS uid, k.user_id AS user_id, CAST(NULL AS ${TS}) AS start_u, CAST(NULL AS ${TS}) AS from_day FROM learner_keys k JOIN __learners n ON n.user_id = k.user_id`,
+    ]);
   } else {
     // Learners with new events, and where their recomputation starts (see the header). Each join against
     // a tile or the event log is first narrowed by a constant bound (the earliest new event, the earliest
-    // from_day), a cheap timestamp filter that spares hashing pseudonyms of rows that cannot match.
+    // day read), a cheap timestamp filter that spares hashing pseudonyms of rows that cannot match.
     const t0min = (await engine.one<{ t: string | null }>(`SELECT ${d.toText('min(timestamp_utc)')} AS t FROM events WHERE load_id > ${sinceLoad}`))?.t ?? null;
+    await step(engine, 'tiles: learner keys', [
+      `CREATE TEMPORARY TABLE __t0 AS SELECT user_id, min(timestamp_utc) AS t0 FROM events WHERE load_id > ${sinceLoad} GROUP BY 1`,
+      addLearnerKeys(engine, '__t0'),
+    ]);
     // Every session a late or new event can change ends within a gap before the earliest new event;
     // they are read once (with their row ids, for the delete below).
     await step(engine, 'tiles: recent sessions', `CREATE TEMPORARY TABLE __recent AS
-      SELECT ${d.rowIdentity(SESSION_KEY)} AS rid, user_id, session_start, session_end FROM sessions WHERE session_end >= CAST($1 AS ${TS}) - ${gap}`, [t0min]);
+      SELECT ${d.rowIdentity(SESSION_KEY)} AS rid, uid, session_start, session_end FROM sessions WHERE session_end >= CAST($1 AS ${TS}) - ${gap}`, [t0min]);
+    // start_u is the earliest start of a session ending within a gap before t0, or t0. Such a session
+    // has its last event there. One of more than one event is among __recent (rs: the earliest start);
+    // one of a single event is not stored and starts at that event, so the learner's earliest event from
+    // t0 - gap is a candidate too (any event there lies in such a session, which starts no later). Both
+    // are at or after lo = least(t0 - gap, rs), so the events from a gap before lo's day are read once
+    // (__inc_read), and everything below is taken from them.
+    await engine.run(`CREATE TEMPORARY TABLE __lo AS
+      SELECT k.uid AS uid, k.user_id AS user_id, t.t0 AS t0, x.rs AS rs, CAST(date_trunc('day', least(t.t0 - ${gap}, coalesce(x.rs, t.t0))) AS ${TS}) AS lo_day
+      FROM __t0 t JOIN learner_keys k ON k.user_id = t.user_id
+      LEFT JOIN (SELECT s.uid AS uid, min(s.session_start) AS rs FROM __recent s JOIN learner_keys k ON k.uid = s.uid JOIN __t0 t ON t.user_id = k.user_id
+                 WHERE s.session_end >= t.t0 - ${gap} GROUP BY 1) x ON x.uid = k.uid`);
+    const lo = (await engine.one<{ c: string | null }>(`SELECT ${d.toText(`min(lo_day) - ${gap}`)} AS c FROM __lo`))?.c ?? null;
+    await step(engine, 'tiles: events to reread', `CREATE TEMPORARY TABLE __inc_read AS
+      SELECT l.uid AS uid, e.timestamp_utc AS ts, e.event_type AS event_type, e.object_id AS object_id, e.duration_seconds AS duration_seconds
+      FROM (SELECT user_id, timestamp_utc, event_type, object_id, duration_seconds FROM events WHERE timestamp_utc >= CAST($1 AS ${TS})) e
+      JOIN __lo l ON l.user_id = e.user_id AND e.timestamp_utc >= l.lo_day - ${gap}`, [lo]);
     await step(engine, 'tiles: affected learners', `CREATE TEMPORARY TABLE __aff AS
-      WITH t0 AS (SELECT user_id, min(timestamp_utc) AS t0 FROM events WHERE load_id > ${sinceLoad} GROUP BY 1)
-      SELECT t0.user_id, least(t0.t0, min(s.session_start)) AS start_u, CAST(date_trunc('day', least(t0.t0, min(s.session_start))) AS ${TS}) AS from_day
-      FROM t0 LEFT JOIN __recent s ON s.user_id = t0.user_id AND s.session_end >= t0.t0 - ${gap}
-      GROUP BY t0.user_id, t0.t0`);
-    await step(engine, 'tiles: learner keys', `CREATE TEMPORARY TABLE __uid AS SELECT user_id, CAST(row_number() OVER () AS INTEGER) AS uid, start_u, from_day FROM __aff`);
-    const b = await engine.one<{ f: string | null; c: string | null }>(`SELECT ${d.toText('min(from_day)')} AS f, ${d.toText(`min(from_day) - ${gap}`)} AS c FROM __aff`);
-    [fromDay, readFrom] = [b?.f ?? null, b?.c ?? null];
-    await step(engine, 'tiles: delete user_day', d.deleteWhere('user_day', 'd', `d.day >= CAST(CAST($1 AS ${TS}) AS ${DATE}) AND d.user_id = a.user_id AND d.day >= CAST(a.from_day AS ${DATE})`, ['user_id', 'day'], '__aff a'), [fromDay]);
+      SELECT uid, user_id, start_u, CAST(date_trunc('day', start_u) AS ${TS}) AS from_day FROM (
+        SELECT l.uid AS uid, l.user_id AS user_id, least(l.t0, coalesce(min(r.ts), l.t0), coalesce(l.rs, l.t0)) AS start_u
+        FROM __lo l LEFT JOIN __inc_read r ON r.uid = l.uid AND r.ts >= l.t0 - ${gap}
+        GROUP BY l.uid, l.user_id, l.t0, l.rs)`);
+    await engine.run(`CREATE TEMPORARY TABLE __uid AS SELECT uid, user_id, start_u, from_day FROM __aff`);
+    const fromDay = (await engine.one<{ f: string | null }>(`SELECT ${d.toText('min(from_day)')} AS f FROM __aff`))?.f ?? null;
+    await step(engine, 'tiles: delete user_day', d.deleteWhere('user_day', 'd', `d.day >= CAST(CAST($1 AS ${TS}) AS ${DATE}) AND d.uid = a.uid AND d.day >= CAST(a.from_day AS ${DATE})`, ['uid', 'day'], '__aff a'), [fromDay]);
     // (A session starting at or after start_u ends within a gap of t0 or later, so it is among __recent.)
-    await step(engine, 'tiles: delete sessions', d.deleteWhere('sessions', '', `${d.rowIdentity(SESSION_KEY)} IN (SELECT r.rid FROM __recent r JOIN __aff a ON a.user_id = r.user_id AND r.session_start >= a.start_u)`, SESSION_KEY));
-    await step(engine, 'tiles: delete quiz starts', d.deleteWhere('quiz_first_starts', 'q', `q.first_ts >= CAST($1 AS ${TS}) AND q.user_id = a.user_id AND q.first_ts >= a.from_day`, ['user_id', 'object_id'], '__aff a'), [fromDay]);
+    await step(engine, 'tiles: delete sessions', d.deleteWhere('sessions', '', `${d.rowIdentity(SESSION_KEY)} IN (SELECT r.rid FROM __recent r JOIN __aff a ON a.uid = r.uid AND r.session_start >= a.start_u)`, SESSION_KEY));
+    await step(engine, 'tiles: delete quiz starts', d.deleteWhere('quiz_first_starts', 'q', `q.first_ts >= CAST($1 AS ${TS}) AND q.uid = a.uid AND q.first_ts >= a.from_day`, ['uid', 'object_id'], '__aff a'), [fromDay]);
+    // The events the recomputation reads: from from_day on, and those within a gap before it, the
+    // last of which is read as context (ctx, below) for the first session gap. (An earlier event
+    // leaves the first one a session start, as no previous event would.)
+    await engine.run(`CREATE TEMPORARY TABLE __inc_ev AS
+      SELECT r.uid AS uid, r.ts AS ts, r.event_type AS event_type, r.object_id AS object_id, r.duration_seconds AS duration_seconds, r.ts < u.from_day AS before
+      FROM __inc_read r JOIN __uid u ON u.uid = r.uid AND r.ts >= u.from_day - ${gap}`);
   }
 
   // One sorted pass over (learner, time): each event learns whether it starts a session (the previous
   // event is more than a gap earlier, or absent) and whether it ends one (likewise for the next event).
-  // In an incremental run the learner's last event before from_day is read as context (ctx) for the
-  // first; only one within a gap of from_day can matter (an earlier one leaves the next event a session
-  // start, as no previous event would). The events needed (from a gap before from_day) are read once.
-  if (!full) {
-    await step(engine, 'tiles: events to reread', `CREATE TEMPORARY TABLE __inc_ev AS
-      SELECT u.uid, e.timestamp_utc AS ts, e.event_type, e.object_id, e.duration_seconds, e.timestamp_utc < u.from_day AS before
-      FROM (SELECT user_id, timestamp_utc, event_type, object_id, duration_seconds FROM events WHERE timestamp_utc >= CAST($1 AS ${TS})) e
-      JOIN __uid u ON u.user_id = e.user_id AND e.timestamp_utc >= u.from_day - ${gap}`, [readFrom]);
-  }
+  // In an incremental run the learner's last event before from_day is the context row (ctx) for the first.
   // Event types travel as their index in EVENT_TYPES (a 1-byte code instead of a string): the sorted
   // pass below holds every event read, and its size decides whether the build fits in memory.
   const ty = (col: string) => d.positionCode(EVENT_TYPES, col);
@@ -165,11 +183,11 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
         GROUP BY 1, 2`
     : `CREATE TEMPORARY TABLE __quiz_new AS
         SELECT q.uid, q.object_id, min(q.ts) AS first_ts
-        FROM __inc_ev q JOIN __uid u USING (uid)
+        FROM __inc_ev q
         WHERE NOT q.before AND q.event_type = 'quiz_start' AND q.object_id IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM quiz_first_starts k WHERE k.user_id = u.user_id AND k.object_id = q.object_id)
+          AND NOT EXISTS (SELECT 1 FROM quiz_first_starts k WHERE k.uid = q.uid AND k.object_id = q.object_id)
         GROUP BY 1, 2`);
-  await step(engine, 'tiles: insert quiz starts', `INSERT INTO quiz_first_starts SELECT u.user_id, q.object_id, q.first_ts FROM __quiz_new q JOIN __uid u USING (uid)`);
+  await step(engine, 'tiles: insert quiz starts', `INSERT INTO quiz_first_starts SELECT uid, object_id, first_ts FROM __quiz_new`);
   await engine.run(`CREATE TEMPORARY TABLE __quiz_day AS SELECT uid, CAST(first_ts AS ${DATE}) AS day, count(*) AS n FROM __quiz_new GROUP BY 1, 2`);
   await engine.run(`DROP TABLE __quiz_new`);
 
@@ -185,34 +203,31 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
       SELECT *, ${d.lag('ts')} OVER w AS prev, ${d.lead('ts')} OVER w AS next, row_number() OVER w AS rn
       FROM (${read}) WINDOW w AS (PARTITION BY uid ORDER BY ts))`);
 
-  // Sessions from their boundary events. An event that both starts and ends a session is a one-event
-  // session. Otherwise a session runs from a start-only event to the next end-only event: among those
-  // boundary events alone, a learner's start-only and end-only events alternate, so each start pairs with
-  // the next one (its end; the row numbers give its event count). Only these few events need a second
-  // sorted pass. Only sessions from start_u on are recomputed.
+  // Sessions of more than one event, from their boundary events: among the events that start a session
+  // but do not end it (start-only) and those that end one but do not start it (end-only), a learner's
+  // start-only and end-only events alternate, so each start pairs with the next one (its end; the row
+  // numbers give its event count). Only these few events need a second sorted pass. An event that both
+  // starts and ends a session is a session of one event: not stored (user_day counts it; see
+  // 'affected learners' for how the incremental rule finds it). Only sessions from start_u on are
+  // recomputed.
   const since = full ? '' : 'AND ts >= (SELECT a.start_u FROM __uid a WHERE a.uid = x.uid)';
   await step(engine, 'tiles: sessions', `INSERT INTO sessions
-    SELECT u.user_id, b.ts, b.session_end, b.events
-    FROM (
-      SELECT uid, ts, ts AS session_end, 1 AS events FROM __ev x WHERE NOT ctx AND is_start AND is_end ${since}
-      UNION ALL
-      SELECT uid, ts, next_ts, next_rn - rn + 1 FROM (
-        SELECT uid, ts, rn, is_start, ${d.lead('ts')} OVER w AS next_ts, ${d.lead('rn')} OVER w AS next_rn
-        FROM __ev x WHERE NOT ctx AND is_start <> is_end ${since}
-        WINDOW w AS (PARTITION BY uid ORDER BY rn))
-      WHERE is_start) b
-    JOIN __uid u USING (uid)`);
+    SELECT uid, ts, next_ts, next_rn - rn + 1 FROM (
+      SELECT uid, ts, rn, is_start, ${d.lead('ts')} OVER w AS next_ts, ${d.lead('rn')} OVER w AS next_rn
+      FROM __ev x WHERE NOT ctx AND is_start <> is_end ${since}
+      WINDOW w AS (PARTITION BY uid ORDER BY rn))
+    WHERE is_start`);
 
-  // Day tiles: aggregated by integer keys, the pseudonyms joined back, and the tile written in one
-  // statement (nothing as large as the events is materialised next to them).
+  // Day tiles: aggregated by integer keys and written in one statement (nothing as large as the events
+  // is materialised next to them).
   // Per-type counts are computed only for the types present in the events read (the others are 0):
   // each counted type adds a column to every one of the (many) day groups.
   const present = new Set((await engine.all<{ t: number }>(`SELECT DISTINCT ty AS t FROM __ev WHERE NOT ctx AND ty IS NOT NULL`)).map((r) => EVENT_TYPES[Number(r.t) - 1]));
   const typeCols = EVENT_TYPES.map((t, i) => (present.has(t) ? `, count(*) FILTER (WHERE ty = ${i + 1}) AS n_${t}` : '')).join('');
   const typeSingle = EVENT_TYPES.map((t, i) => (present.has(t) ? `, CAST(coalesce(ty = ${i + 1}, false) AS BIGINT)` : '')).join('');
   const typeNames = EVENT_TYPES.map((t) => `n_${t}`);
-  await step(engine, 'tiles: user_day', `INSERT INTO user_day (user_id, day, events, duration_seconds, first_ts, last_ts, sessions_started, session_seconds, new_quiz_objects, ${typeNames.join(', ')})
-    SELECT u.user_id, d.day, d.events, d.duration_seconds, d.first_ts, d.last_ts, d.sessions_started, d.session_seconds, coalesce(q.n, 0), ${EVENT_TYPES.map((t) => (present.has(t) ? `d.n_${t}` : '0')).join(', ')}
+  await step(engine, 'tiles: user_day', `INSERT INTO user_day (uid, day, events, duration_seconds, first_ts, last_ts, sessions_started, session_seconds, new_quiz_objects, ${typeNames.join(', ')})
+    SELECT d.uid, d.day, d.events, d.duration_seconds, d.first_ts, d.last_ts, d.sessions_started, d.session_seconds, coalesce(q.n, 0), ${EVENT_TYPES.map((t) => (present.has(t) ? `d.n_${t}` : '0')).join(', ')}
     FROM (
       SELECT uid, CAST(ts AS ${DATE}) AS day, count(*) AS events, coalesce(${d.floatSum('duration_seconds')}, 0) AS duration_seconds,
         min(ts) AS first_ts, max(ts) AS last_ts,
@@ -225,7 +240,6 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
       SELECT uid, CAST(ts AS ${DATE}), CAST(1 AS BIGINT), coalesce(duration_seconds, 0) + 0.0, ts, ts, CAST(is_start AS BIGINT), coalesce(step_seconds, 0)
         ${typeSingle}
       FROM __ev WHERE NOT ctx AND single) d
-    JOIN __uid u USING (uid)
     LEFT JOIN __quiz_day q USING (uid, day)`);
   const eventsRead = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM __ev`))?.n ?? 0);
   await engine.run(`DROP TABLE __ev`);
@@ -245,4 +259,14 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
   const users = await engine.one<{ n: number }>(`SELECT count(*) AS n FROM __uid`);
   for (const t of temps) await engine.run(`DROP TABLE IF EXISTS ${t}`);
   return { mode: full ? 'full' : 'incremental', users: Number(users?.n ?? 0), events_read: eventsRead, last_load_id: maxLoad };
+}
+
+/**
+ * The statement giving learners of `table` (a user_id column) that have no key yet the next integer
+ * keys, in pseudonym order (so two engines, or two rebuilds of the same loads, give the same keys).
+ */
+function addLearnerKeys(engine: Engine, table: string): string {
+  return `INSERT INTO learner_keys
+    SELECT n.user_id, CAST((SELECT coalesce(max(uid), 0) FROM learner_keys) + row_number() OVER (ORDER BY n.user_id) AS INTEGER)
+    FROM ${table} n ${engine.dialect.antiJoin()} learner_keys k ON k.user_id = n.user_id`;
 }

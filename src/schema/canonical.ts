@@ -26,8 +26,8 @@ export interface TableDef {
   key: string[];
 }
 
-/** Bumped when a table changes shape; migrations.ts upgrades older warehouses step by step. */
-export const SCHEMA_VERSION = 1;
+/** Bumped when a table changes shape; MIGRATIONS in warehouse.ts upgrade older warehouses step by step. */
+export const SCHEMA_VERSION = 2;
 
 /** Canonical event types. Sources map their own vocabulary onto these with value maps. */
 export const EVENT_TYPES = [
@@ -257,15 +257,29 @@ export const meta: TableDef = {
 
 // ---- Derived tables: feature tiles, spine, features, labels, training (rebuilt or updated per run) ----
 
-const tileUser = c('user_id', 'varchar', false, 'pseudonym', 'Learner pseudonym.');
+// Tiles are keyed by a learner's integer key (learner_keys.uid), not the 32-character pseudonym: on
+// sparse activity they hold nearly as many rows as the events, and writing, sorting and matching a
+// pseudonym on every row was the largest part of a rebuild.
+const learnerPseudonym = c('user_id', 'varchar', false, 'pseudonym', 'Learner pseudonym.');
+const tileLearner = c('uid', 'integer', false, 'internal', 'Learner key (see learner_keys).');
 const typeCounts = EVENT_TYPES.map((t) => c(`n_${t}`, 'bigint', false, 'internal', `Events of type ${t} that day.`));
+
+export const learnerKeys: TableDef = {
+  name: 'learner_keys',
+  description: 'Integer keys of learners in the feature tiles. A key, once given, stays (a full rebuild of the tiles keeps it).',
+  key: ['user_id'],
+  columns: [
+    learnerPseudonym,
+    c('uid', 'integer', false, 'internal', 'Learner key used by user_day, sessions and quiz_first_starts.'),
+  ],
+};
 
 export const userDay: TableDef = {
   name: 'user_day',
   description: 'Feature tile: one row per learner and UTC day with activity, kept up to date incrementally; window features are assembled from it.',
-  key: ['user_id', 'day'],
+  key: ['uid', 'day'],
   columns: [
-    tileUser,
+    tileLearner,
     c('day', 'date', false, 'internal', 'UTC day.'),
     c('events', 'bigint', false, 'internal', 'Events that day.'),
     c('duration_seconds', 'double', false, 'internal', 'Sum of event durations that day.'),
@@ -283,7 +297,8 @@ export const userDayAssessments: TableDef = {
   description: 'Feature tile: one row per learner and UTC day with assessment results.',
   key: ['user_id', 'day'],
   columns: [
-    tileUser,
+    // (Keyed by pseudonym: built straight from assessments, and small.)
+    learnerPseudonym,
     c('day', 'date', false, 'internal', 'UTC day of submission.'),
     c('attempts', 'bigint', false, 'internal', 'Attempts submitted that day.'),
     c('passed', 'bigint', false, 'internal', 'Attempts passed.'),
@@ -295,10 +310,10 @@ export const userDayAssessments: TableDef = {
 
 export const sessions: TableDef = {
   name: 'sessions',
-  description: 'Learning sessions: runs of events of one learner with no gap longer than the inactivity gap.',
-  key: ['user_id', 'session_start'],
+  description: 'Learning sessions of more than one event: runs of events of one learner with no gap longer than the inactivity gap. (An event with no other within the gap is a session of its own; those are not stored, user_day counts them.)',
+  key: ['uid', 'session_start'],
   columns: [
-    tileUser,
+    tileLearner,
     c('session_start', 'timestamp', false, 'internal', 'First event of the session.'),
     c('session_end', 'timestamp', false, 'internal', 'Last event of the session.'),
     c('events', 'bigint', false, 'internal', 'Events in the session.'),
@@ -308,8 +323,8 @@ export const sessions: TableDef = {
 export const quizFirstAttempts: TableDef = {
   name: 'quiz_first_starts',
   description: 'When each learner first started each quiz (for attempts per quiz).',
-  key: ['user_id', 'object_id'],
-  columns: [tileUser, c('object_id', 'varchar', false, 'public', 'Quiz content id.'), c('first_ts', 'timestamp', false, 'internal', 'First quiz_start.')],
+  key: ['uid', 'object_id'],
+  columns: [tileLearner, c('object_id', 'varchar', false, 'public', 'Quiz content id.'), c('first_ts', 'timestamp', false, 'internal', 'First quiz_start.')],
 };
 
 export const tileState: TableDef = {
@@ -328,7 +343,7 @@ export const spine: TableDef = {
   description: 'When predictions are made: one row per learner (and course) and cutoff. Features and labels share it.',
   key: ['user_id', 'course_id', 'cutoff'],
   columns: [
-    tileUser,
+    learnerPseudonym,
     c('course_id', 'varchar', true, 'public', 'Course, for enrollment-relative spines; NULL otherwise.'),
     c('cutoff', 'timestamp', false, 'internal', 'Prediction time (a UTC midnight): features read only data before it, labels only after it.'),
   ],
@@ -342,7 +357,7 @@ export const labels: TableDef = {
     c('label_id', 'varchar', false, 'internal', 'Deterministic id: hash of the definition hash, user, course and window.'),
     c('label_name', 'varchar', false, 'internal', 'Name of the label definition.'),
     c('definition_hash', 'varchar', false, 'internal', 'SHA-256 (first 16 hex) of the canonical definition.'),
-    tileUser,
+    learnerPseudonym,
     c('course_id', 'varchar', true, 'public', 'Course, for enrollment-relative spines.'),
     c('label_value', 'integer', true, 'internal', '1 or 0; NULL when censored (window not fully observed by the computation date).'),
     c('censored', 'boolean', false, 'internal', 'The window ends after the computation date, so no value is given.'),
@@ -401,7 +416,7 @@ export const CANONICAL_TABLES: TableDef[] = [users, enrollments, events, assessm
 /** Bookkeeping tables (loads, identity, rejects, metadata). */
 export const BOOKKEEPING_TABLES: TableDef[] = [identityMap, identityLinks, rejects, loads, loadedFiles, watermarks, sourcePositions, meta];
 /** Derived tables (tiles, spine, labels) and run history. */
-export const DERIVED_TABLES: TableDef[] = [userDay, userDayAssessments, sessions, quizFirstAttempts, tileState, spine, labels, runs, qaResults, privacyLedger];
+export const DERIVED_TABLES: TableDef[] = [learnerKeys, userDay, userDayAssessments, sessions, quizFirstAttempts, tileState, spine, labels, runs, qaResults, privacyLedger];
 export const ALL_TABLES: TableDef[] = [...CANONICAL_TABLES, ...BOOKKEEPING_TABLES, ...DERIVED_TABLES];
 
 export function tableDef(name: string): TableDef {

@@ -1,10 +1,21 @@
 // Creates and upgrades the warehouse. A new warehouse gets every table at SCHEMA_VERSION; an older
 // one is migrated step by step (MIGRATIONS[v] upgrades v → v+1) inside one transaction.
 import type { Engine } from '../engine/engine.js';
-import { ALL_TABLES, SCHEMA_VERSION, meta } from './canonical.js';
+import { ALL_TABLES, SCHEMA_VERSION, meta, quizFirstAttempts, sessions, userDay } from './canonical.js';
 
-/** MIGRATIONS[n] takes a warehouse from version n to n + 1. Empty while the schema is at version 1. */
-export const MIGRATIONS: Record<number, (engine: Engine) => Promise<void>> = {};
+/** MIGRATIONS[n] takes a warehouse from version n to n + 1. */
+export const MIGRATIONS: Record<number, (engine: Engine) => Promise<void>> = {
+  // 2: the feature tiles are keyed by learner_keys.uid instead of the pseudonym, and sessions keeps only
+  // sessions of more than one event. Tiles are derived: the old ones are dropped, and clearing
+  // tile_state makes the next run rebuild them (and the features).
+  1: async (engine) => {
+    for (const t of [userDay, sessions, quizFirstAttempts]) {
+      for (const sql of engine.dialect.dropTableStatements(t)) await engine.run(sql);
+      for (const sql of engine.dialect.createTableStatements(t)) await engine.run(sql);
+    }
+    await engine.run(engine.dialect.deleteAll('tile_state'));
+  },
+};
 
 export async function schemaVersion(engine: Engine): Promise<number | undefined> {
   const exists = await engine.one(`SELECT count(*) AS n FROM information_schema.tables WHERE table_name = $1`, [meta.name]);

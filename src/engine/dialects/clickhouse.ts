@@ -99,6 +99,12 @@ export class ClickHouseDialect extends Dialect {
     ];
   }
 
+  override dropTableStatements(def: TableDef): string[] {
+    if (!this.cluster) return super.dropTableStatements(def);
+    const c = this.quoteString(this.cluster);
+    return [`DROP TABLE IF EXISTS ${this.quoteIdent(def.name)} ON CLUSTER ${c}`, `DROP TABLE IF EXISTS ${this.quoteIdent(`${def.name}_local`)} ON CLUSTER ${c}`];
+  }
+
   // A zone argument must be a constant here: with `zones` (every value a zone column takes), one
   // conversion per zone, chosen per row. A local time T in zone Z: with the offsets a day before (oB)
   // and a day after (oA), T - oA when that reads back as T (outside transitions, and the later instant

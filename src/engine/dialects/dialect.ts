@@ -86,6 +86,11 @@ export abstract class Dialect {
     return [this.createTable(def, opts)];
   }
 
+  /** Drops a table created by createTableStatements (for migrations). */
+  dropTableStatements(def: TableDef): string[] {
+    return [`DROP TABLE IF EXISTS ${this.quoteIdent(def.name)}`];
+  }
+
   /**
    * A naive local timestamp interpreted in an IANA zone, as a UTC timestamp: a time in a DST gap with the
    * offset before the jump (it comes out later), a time in an overlap as the LATER instant (time.ts picks
