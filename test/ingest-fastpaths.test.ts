@@ -215,3 +215,20 @@ test('the engine tracks progress only while a progress bar shows it', async () =
     await engine.close();
   }
 });
+
+test('the engine runs a function on fewer threads and restores its thread count, also after an error', async () => {
+  const { DuckDBEngine } = await import('../src/engine/duckdb.js');
+  const engine = await DuckDBEngine.open(':memory:', { threads: 2 });
+  try {
+    const threads = async () => Number((await engine.one<{ t: unknown }>(`SELECT current_setting('threads') AS t`))?.t);
+    assert.equal(await threads(), 2);
+    assert.equal(await engine.withThreads!(1, threads), 1);
+    assert.equal(await threads(), 2);
+    await assert.rejects(engine.withThreads!(1, async () => { throw new Error('boom'); }), /boom/);
+    assert.equal(await threads(), 2);
+    // Never more than configured.
+    assert.equal(await engine.withThreads!(8, threads), 2);
+  } finally {
+    await engine.close();
+  }
+});

@@ -96,6 +96,18 @@ export class DuckDBEngine implements Engine {
     await this.run(`SET enable_progress_bar = ${on ? 'true' : 'false'}`);
   }
 
+  async withThreads<T>(threads: number, fn: () => Promise<T>): Promise<T> {
+    const before = Number((await this.one<{ t: unknown }>(`SELECT current_setting('threads') AS t`))?.t);
+    const n = Math.max(1, Math.floor(threads));
+    if (!(before > n)) return fn();
+    await this.run(`SET threads = ${n}`);
+    try {
+      return await fn();
+    } finally {
+      await this.run(`SET threads = ${before}`);
+    }
+  }
+
   progress() {
     try {
       const p = this.conn.progress;

@@ -27,6 +27,8 @@ export interface Engine {
   progress(): { percentage: number; rowsProcessed: number; totalRows: number } | undefined;
   /** Turns progress tracking on or off (engines that track at a cost do so only while asked). */
   trackProgress?(on: boolean): Promise<void>;
+  /** Runs fn with the engine on at most `threads` threads (engines whose thread count can change), restored after. */
+  withThreads?<T>(threads: number, fn: () => Promise<T>): Promise<T>;
   /** Runs fn inside one transaction: all its writes land together or not at all. */
   transaction<T>(fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;

@@ -40,6 +40,8 @@ export interface RowBlock {
   relPath: string;
   base: number;
   r: ChunkResult;
+  /** Parse workers at work on the file (busy on the chunks after this one while the engine loads). */
+  workers: number;
 }
 
 /** Bytes per chunk: large enough that messaging costs nothing, small enough to keep every worker busy. */
@@ -201,7 +203,7 @@ async function* lineChunks(file: string): AsyncGenerator<Uint8Array> {
 export async function* parallelItems(pool: ParsePool, file: string, relPath: string): AsyncGenerator<RowBlock> {
   let base = 0;
   const block = (r: ChunkResult): RowBlock => {
-    const b = { relPath, base, r };
+    const b = { relPath, base, r, workers: pool.size };
     base += r.lines;
     return b;
   };
