@@ -52,10 +52,11 @@ const PARSING_PER_WORKER = 2;
  * Chunks parsed (or being parsed) and not yet taken by the loader: how far the workers run ahead while
  * the engine loads a part. The bytes of a chunk are freed once parsed and its rows come back as one
  * compact block of CSV bytes (about a quarter of the input), so this bounds memory by results, not
- * input: 128 chunks (about 110,000 statements of the benchmark file, some 30 MB) let the workers go on
- * parsing while the engine loads a part, instead of waiting for it (256 measured no better).
+ * input: 256 chunks (about 220,000 statements of the benchmark file, some 60 MB) let the workers go on
+ * parsing while the engine loads a part (on the cores they leave it: load.ts), instead of waiting for
+ * it. With 128, the workers stopped for lack of room before the part was loaded, leaving a core idle.
  */
-const AHEAD = 128;
+const AHEAD = 256;
 
 /** Files at least this big (on disk) are parsed by workers; smaller ones are not worth starting them. */
 let PARALLEL_MIN_BYTES = 8 << 20;
