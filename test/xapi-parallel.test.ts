@@ -155,3 +155,13 @@ test('parse workers: the first big file starts parsing while files are hashed; w
     await engine.close();
   }
 });
+
+test('parse workers: a line longer than a read buffer (the buffer grows), at the start, middle and end of a file', async () => {
+  const long = (n: number) => JSON.stringify(st(n, { object: { id: `http://example.com/long/${'y'.repeat(200_000)}` } }));
+  const lines = mixedLines();
+  const text = [long(1000), ...lines.slice(0, 150), long(1001), ...lines.slice(150), long(1002)].join('\n');
+  const inThread = await load({ 'raw/a.jsonl': text }, 'raw/*.jsonl', false);
+  const parallel = await load({ 'raw/a.jsonl': text }, 'raw/*.jsonl', true);
+  assert.deepEqual(parallel, inThread);
+  assert.equal(inThread.events.filter((e) => String(e.object_id).includes('/long/yyyy')).length, 3);
+});
