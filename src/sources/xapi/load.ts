@@ -185,6 +185,13 @@ export async function loadUnit(
         let voidAt = 0;
         let rejectAt = 0;
         for (let i = 0; i < r.kinds.length; i++) {
+          // A full part is loaded once the next item is here (so the last part of all is loaded after
+          // the loop, the parse workers done: on all of the engine's threads).
+          if (part.size >= PART_ROWS) {
+            part.events.writeBytes(r.csv.subarray(from, to));
+            from = to;
+            await full();
+          }
           const k = r.kinds[i];
           const line = base + r.rel[i];
           if (k <= 1) {
@@ -197,21 +204,16 @@ export async function loadUnit(
             const [reason, field, detail, raw] = r.rejects[rejectAt++];
             part.pre.push([`${relPath}:${line}`, reason, field, detail, raw]);
           }
-          if (part.size >= PART_ROWS) {
-            part.events.writeBytes(r.csv.subarray(from, to));
-            from = to;
-            await full();
-          }
         }
         part.events.writeBytes(r.csv.subarray(from, to));
       } else {
         workers = 0;
         for (const it of batch) {
+          if (part.size >= PART_ROWS) await full();
           const o = it.out;
           if (o.kind === 'row') part.row(csvRow(o.row), o.assessment, it.loc);
           else if (o.kind === 'void') voids.push([it.loc, o.target.toLowerCase()]);
           else part.pre.push([it.loc, o.reason, o.field, o.detail, it.raw().slice(0, RAW_LIMIT)]);
-          if (part.size >= PART_ROWS) await full();
         }
       }
       await part.drain();
