@@ -188,3 +188,47 @@ test('a file staged before its transaction loads exactly as one staged inside it
   assert.equal(kept.size, first.size);
   for (const [id, v] of first) assert.equal(kept.get(id), v.split(' ').slice(1).join(' '), id);
 });
+
+test('the engine tracks progress only while a progress bar shows it', async () => {
+  const dir = writeProject({ 'pipeline.yaml': `warehouse: wh.duckdb\nsources:\n${source('s', 'raw/a.csv', 'ts')}`, 'raw/a.csv': times('UTC') });
+  const { engine, loaded } = await openProject(dir);
+  try {
+    const setting = async () => (await engine.one<{ v: unknown }>(`SELECT current_setting('enable_progress_bar') AS v`))?.v;
+    assert.equal(await setting(), false);
+    await engine.trackProgress!(true);
+    assert.equal(await setting(), true);
+    await engine.trackProgress!(false);
+    // Ingest turns it on for the files when asked for ticks, and off again after them.
+    const calls: boolean[] = [];
+    const track = engine.trackProgress!.bind(engine);
+    engine.trackProgress = async (on) => {
+      calls.push(on);
+      await track(on);
+    };
+    const { ingest } = await import('../src/normalize/ingest.js');
+    await ingest(engine, loaded, testPseudonymizer(), { progress: { onTick: () => {} } });
+    assert.deepEqual(calls, [true, false]);
+    assert.equal(await setting(), false);
+    await ingest(engine, loaded, testPseudonymizer(), {});
+    assert.deepEqual(calls, [true, false]);
+  } finally {
+    await engine.close();
+  }
+});
+
+test('the engine runs a function on fewer threads and restores its thread count, also after an error', async () => {
+  const { DuckDBEngine } = await import('../src/engine/duckdb.js');
+  const engine = await DuckDBEngine.open(':memory:', { threads: 2 });
+  try {
+    const threads = async () => Number((await engine.one<{ t: unknown }>(`SELECT current_setting('threads') AS t`))?.t);
+    assert.equal(await threads(), 2);
+    assert.equal(await engine.withThreads!(1, threads), 1);
+    assert.equal(await threads(), 2);
+    await assert.rejects(engine.withThreads!(1, async () => { throw new Error('boom'); }), /boom/);
+    assert.equal(await threads(), 2);
+    // Never more than configured.
+    assert.equal(await engine.withThreads!(8, threads), 2);
+  } finally {
+    await engine.close();
+  }
+});

@@ -117,3 +117,51 @@ test('parse workers: parts end in the middle of a chunk (rows come back in block
   assert.equal(malformed.length, 10);
   assert.equal(malformed.filter((r) => r.location === 'raw/a.jsonl:37').length, 1);
 });
+
+test('parse workers: the first big file starts parsing while files are hashed; when it was loaded before, that parsing stops', async () => {
+  const lines = mixedLines();
+  const a = lines.slice(0, 200).join('\n') + '\n';
+  const b = lines.slice(200).join('\n') + '\n';
+  const dir = writeProject({ 'pipeline.yaml': `warehouse: wh.duckdb\nconnectors:\n  - { name: x, kind: xapi, path: "raw/*.jsonl", accounts: { "https://lms.example.com": lms } }\n`, 'raw/a.jsonl': a });
+  const { engine, run } = await openProject(dir);
+  const before = [setParallelMinBytes(0), setChunkBytes(1500), setPartRows(64)] as const;
+  const env = process.env.LEARNPIPE_PARSE_WORKERS;
+  if (env !== undefined) delete process.env.LEARNPIPE_PARSE_WORKERS;
+  try {
+    const first = await run();
+    const after1 = await dump(engine);
+    // a.jsonl again (begun early, then skipped: loaded before), and b.jsonl new.
+    writeProject({ 'raw/b.jsonl': b }, dir);
+    const second = await run();
+    assert.equal(first.sources[0].files_loaded, 1);
+    assert.equal(second.sources[0].files_loaded, 1);
+    assert.equal(second.sources[0].files_skipped, 1);
+    const after2 = await dump(engine);
+    assert.deepEqual(after2.files.map((f) => f.path), ['raw/a.jsonl', 'raw/b.jsonl']);
+    assert.ok(after2.events.length > after1.events.length);
+    // The same rows as loading both files in one run, in-thread (under other load ids: two runs here).
+    const both = await load({ 'raw/a.jsonl': a, 'raw/b.jsonl': b }, 'raw/*.jsonl', false);
+    const noLoad = (rows: Array<Record<string, unknown>>) => rows.map(({ load_id, ...r }) => JSON.stringify(r)).sort();
+    assert.deepEqual(noLoad(after2.events), noLoad(both.events));
+    assert.deepEqual(after2.rejects.map((r) => [r.location, r.reason, r.detail]), both.rejects.map((r) => [r.location, r.reason, r.detail]));
+    // Nothing new at all: the early parsing is stopped and the run ends.
+    const third = await run();
+    assert.equal(third.sources[0].files_skipped, 2);
+  } finally {
+    setParallelMinBytes(before[0]);
+    setChunkBytes(before[1]);
+    setPartRows(before[2]);
+    if (env !== undefined) process.env.LEARNPIPE_PARSE_WORKERS = env;
+    await engine.close();
+  }
+});
+
+test('parse workers: a line longer than a read buffer (the buffer grows), at the start, middle and end of a file', async () => {
+  const long = (n: number) => JSON.stringify(st(n, { object: { id: `http://example.com/long/${'y'.repeat(200_000)}` } }));
+  const lines = mixedLines();
+  const text = [long(1000), ...lines.slice(0, 150), long(1001), ...lines.slice(150), long(1002)].join('\n');
+  const inThread = await load({ 'raw/a.jsonl': text }, 'raw/*.jsonl', false);
+  const parallel = await load({ 'raw/a.jsonl': text }, 'raw/*.jsonl', true);
+  assert.deepEqual(parallel, inThread);
+  assert.equal(inThread.events.filter((e) => String(e.object_id).includes('/long/yyyy')).length, 3);
+});

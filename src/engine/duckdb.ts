@@ -50,8 +50,7 @@ export class DuckDBEngine implements Engine {
     const conn = await instance.connect();
     const engine = new DuckDBEngine(path, instance, conn);
     await engine.run(`SET TimeZone = 'UTC'`);
-    // Progress tracking feeds learnpipe's own progress bar; DuckDB's printed bar stays off.
-    await engine.run(`SET enable_progress_bar = true`);
+    // Progress tracking (for learnpipe's own progress bar) is off until asked for (trackProgress); DuckDB's printed bar stays off.
     await engine.run(`SET enable_progress_bar_print = false`);
     return engine;
   }
@@ -87,6 +86,26 @@ export class DuckDBEngine implements Engine {
 
   async one<T extends Row = Row>(sql: string, params?: SqlParams): Promise<T | undefined> {
     return (await this.all<T>(sql, params))[0];
+  }
+
+  /**
+   * Progress tracking costs every statement: DuckDB then works out its progress after each task (on the
+   * xAPI benchmark about 6% of all CPU time, measured with perf), so it is on only while a bar shows it.
+   */
+  async trackProgress(on: boolean): Promise<void> {
+    await this.run(`SET enable_progress_bar = ${on ? 'true' : 'false'}`);
+  }
+
+  async withThreads<T>(threads: number, fn: () => Promise<T>): Promise<T> {
+    const before = Number((await this.one<{ t: unknown }>(`SELECT current_setting('threads') AS t`))?.t);
+    const n = Math.max(1, Math.floor(threads));
+    if (!(before > n)) return fn();
+    await this.run(`SET threads = ${n}`);
+    try {
+      return await fn();
+    } finally {
+      await this.run(`SET threads = ${before}`);
+    }
   }
 
   progress() {

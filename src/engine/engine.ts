@@ -23,8 +23,12 @@ export interface Engine {
   exportTo(select: string, file: string, format: 'parquet' | 'csv', params?: SqlParams): Promise<void>;
   /** Appends rows of strings/nulls to a table in bulk (e.g. a small key map computed in JS). */
   appendRows(table: string, rows: ReadonlyArray<ReadonlyArray<SqlValue>>): Promise<void>;
-  /** Progress of the statement running now, when the engine can tell (for progress bars). */
+  /** Progress of the statement running now, when the engine can tell and tracks it (for progress bars). */
   progress(): { percentage: number; rowsProcessed: number; totalRows: number } | undefined;
+  /** Turns progress tracking on or off (engines that track at a cost do so only while asked). */
+  trackProgress?(on: boolean): Promise<void>;
+  /** Runs fn with the engine on at most `threads` threads (engines whose thread count can change), restored after. */
+  withThreads?<T>(threads: number, fn: () => Promise<T>): Promise<T>;
   /** Runs fn inside one transaction: all its writes land together or not at all. */
   transaction<T>(fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;

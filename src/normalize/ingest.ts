@@ -102,6 +102,9 @@ export async function ingest(engine: Engine, loaded: LoadedConfig, pz: Pseudonym
   const loads: LoadResult[] = [];
   const summaries: SourceSummary[] = [];
   const plan = ordered.map((s) => ({ source: s, files: s.kind === 'file' ? listSourceFiles(s, baseDir) : [] }));
+  // Progress is tracked only while a progress bar shows it (it costs the engine time on every statement).
+  const tracking = Boolean(opts.progress?.onTick && engine.trackProgress);
+  if (tracking) await engine.trackProgress!(true);
   const total = plan.reduce((n, p) => n + p.files.length, 0);
   let index = 0;
   for (const { source, files } of plan) {
@@ -150,6 +153,7 @@ export async function ingest(engine: Engine, loaded: LoadedConfig, pz: Pseudonym
     }
     summaries.push(sum);
   }
+  if (tracking) await engine.trackProgress!(false);
   // Connectors (xAPI, Caliper) carry events and assessments: after the people directories.
   for (const c of connectors) {
     const cs = await ingestConnector(engine, loaded, c, pz, { asOf: opts.asOf ?? null, vault: opts.vault });

@@ -2,6 +2,7 @@
 // a temporary table of text columns. Malformed lines are captured with their line number and raw text.
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { Engine } from '../engine/engine.js';
 import type { FileSourceConfig } from '../config/schema.js';
@@ -31,7 +32,15 @@ export function listSourceFiles(source: FileSourceConfig, baseDir: string): Sour
 export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
   try {
-    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+    // Read into one buffer, again and again: a stream allocates a fresh one per read, which for a big
+    // file the kernel faults in and zeroes byte for byte, and which sets off garbage collections.
+    const fh = await open(file, 'r');
+    try {
+      const buf = Buffer.allocUnsafeSlow(1 << 20);
+      for (let n; (n = (await fh.read(buf, 0, buf.length, null)).bytesRead) > 0; ) hash.update(buf.subarray(0, n));
+    } finally {
+      await fh.close();
+    }
   } catch (err) {
     throw new SourceReadError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }

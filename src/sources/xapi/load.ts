@@ -7,6 +7,7 @@
 // statements, unknown verbs) keep the statement's own location, and voiding statements delete the
 // events (and assessments) they void, loaded earlier or in the same unit.
 import { createWriteStream, mkdirSync, rmSync, type WriteStream } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { Engine } from '../../engine/engine.js';
 import type { FileSourceConfig, PipelineConfig } from '../../config/schema.js';
@@ -159,15 +160,24 @@ export async function loadUnit(
   // stays bounded whatever the file's size.
   let part = new Part(dir, `${stem}.0`);
   let parts = 0;
+  /** Parse workers feeding the unit (0: read in this thread). */
+  let workers = 0;
   try {
     const full = async () => {
-      loads.push(...(await part.load(engine, config, baseDir, c, unit, pz, opts)));
+      const load = () => part.load(engine, config, baseDir, c, unit, pz, opts);
+      // A part full in the middle of a file is loaded while the parse workers go on with the next
+      // statements: the engine gets the cores they leave. With more threads than that, its threads and
+      // the workers took turns on the same cores, and a thread of the engine left without a task spins
+      // until the query's last task is done (on 2 cores, 2 workers: some 2-4 CPU-s more on the 1M
+      // benchmark, for no gain in time). The last part, loaded once the workers are done, has them all.
+      loads.push(...(await (workers > 0 && engine.withThreads ? engine.withThreads(availableParallelism() - workers, load) : load())));
       part = new Part(dir, `${stem}.${++parts}`);
     };
     for await (const batch of unit.items) {
       if (!Array.isArray(batch)) {
         // A block of the parse workers: item by item as below, its rows' bytes written in runs.
         const { relPath, base, r } = batch;
+        workers = batch.workers;
         let row = 0;
         /** The rows' bytes from `from` to `to` are not yet written (the rows of this part so far). */
         let from = 0;
@@ -175,6 +185,13 @@ export async function loadUnit(
         let voidAt = 0;
         let rejectAt = 0;
         for (let i = 0; i < r.kinds.length; i++) {
+          // A full part is loaded once the next item is here (so the last part of all is loaded after
+          // the loop, the parse workers done: on all of the engine's threads).
+          if (part.size >= PART_ROWS) {
+            part.events.writeBytes(r.csv.subarray(from, to));
+            from = to;
+            await full();
+          }
           const k = r.kinds[i];
           const line = base + r.rel[i];
           if (k <= 1) {
@@ -187,20 +204,16 @@ export async function loadUnit(
             const [reason, field, detail, raw] = r.rejects[rejectAt++];
             part.pre.push([`${relPath}:${line}`, reason, field, detail, raw]);
           }
-          if (part.size >= PART_ROWS) {
-            part.events.writeBytes(r.csv.subarray(from, to));
-            from = to;
-            await full();
-          }
         }
         part.events.writeBytes(r.csv.subarray(from, to));
       } else {
+        workers = 0;
         for (const it of batch) {
+          if (part.size >= PART_ROWS) await full();
           const o = it.out;
           if (o.kind === 'row') part.row(csvRow(o.row), o.assessment, it.loc);
           else if (o.kind === 'void') voids.push([it.loc, o.target.toLowerCase()]);
           else part.pre.push([it.loc, o.reason, o.field, o.detail, it.raw().slice(0, RAW_LIMIT)]);
-          if (part.size >= PART_ROWS) await full();
         }
       }
       await part.drain();

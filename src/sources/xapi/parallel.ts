@@ -5,6 +5,7 @@
 // file:line locations come out exactly as from the in-thread path (read.ts → items.ts), which the workers
 // share. While the engine loads one part of the file, the workers already parse the next.
 import { createReadStream } from 'node:fs';
+import { open as openFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +34,8 @@ export interface ChunkResult {
   ends: Int32Array;
   voids: string[];
   rejects: Array<[reason: string, field: string | null, detail: string, raw: string]>;
+  /** The request's bytes, handed back to be read into again (see ParsePool.buffer). */
+  input?: Uint8Array;
 }
 
 /** A parsed chunk as the loader takes it: its items are lines `base + rel[i]` of the file named `relPath`. */
@@ -40,6 +43,8 @@ export interface RowBlock {
   relPath: string;
   base: number;
   r: ChunkResult;
+  /** Parse workers at work on the file (busy on the chunks after this one while the engine loads). */
+  workers: number;
 }
 
 /** Bytes per chunk: large enough that messaging costs nothing, small enough to keep every worker busy. */
@@ -50,10 +55,11 @@ const PARSING_PER_WORKER = 2;
  * Chunks parsed (or being parsed) and not yet taken by the loader: how far the workers run ahead while
  * the engine loads a part. The bytes of a chunk are freed once parsed and its rows come back as one
  * compact block of CSV bytes (about a quarter of the input), so this bounds memory by results, not
- * input: 128 chunks (about 110,000 statements of the benchmark file, some 30 MB) let the workers go on
- * parsing while the engine loads a part, instead of waiting for it (256 measured no better).
+ * input: 256 chunks (about 220,000 statements of the benchmark file, some 60 MB) let the workers go on
+ * parsing while the engine loads a part (on the cores they leave it: load.ts), instead of waiting for
+ * it. With 128, the workers stopped for lack of room before the part was loaded, leaving a core idle.
  */
-const AHEAD = 128;
+const AHEAD = 256;
 
 /** Files at least this big (on disk) are parsed by workers; smaller ones are not worth starting them. */
 let PARALLEL_MIN_BYTES = 8 << 20;
@@ -107,12 +113,18 @@ export class ParsePool {
   private readonly pending = new Map<number, { resolve: (r: ChunkResult) => void; reject: (e: Error) => void }>();
   private nextId = 0;
   private failed: Error | null = null;
+  /** Buffers the workers handed back: the file is read into them again (see buffer). */
+  private readonly spare: ArrayBuffer[] = [];
   private closing = false;
 
   constructor(o: XapiFlattenOptions, size: number) {
     this.workers = Array.from({ length: size }, () => {
       const w = spawn(o);
       w.on('message', (r: ChunkResult) => {
+        if (r.input) {
+          if (this.spare.length < SPARE_BUFFERS) this.spare.push(r.input.buffer as ArrayBuffer);
+          delete r.input;
+        }
         const p = this.pending.get(r.id);
         this.pending.delete(r.id);
         p?.resolve(r);
@@ -127,6 +139,18 @@ export class ParsePool {
 
   get size(): number {
     return this.workers.length;
+  }
+
+  /**
+   * A buffer of at least `bytes` to read a chunk into: one a worker handed back when one is big enough.
+   * Reading a big file into fresh buffers allocated (and the kernel zeroed) all of its bytes again, and
+   * in each thread the buffers it received and freed counted as external memory, which set off full
+   * garbage collections over and over.
+   */
+  buffer(bytes: number): Uint8Array {
+    const i = this.spare.findIndex((b) => b.byteLength >= bytes);
+    if (i >= 0) return new Uint8Array(this.spare.splice(i, 1)[0]);
+    return new Uint8Array(Buffer.allocUnsafeSlow(Math.max(bytes, CHUNK_BYTES + SLACK_BYTES)).buffer);
   }
 
   private fail(e: Error): void {
@@ -152,18 +176,74 @@ export class ParsePool {
   }
 }
 
+/** Buffers kept for reading into again: enough for the chunks being parsed at once and a few more. */
+const SPARE_BUFFERS = 8;
+/** Room in a read buffer past CHUNK_BYTES, for the end of the line the chunk stops in. */
+const SLACK_BYTES = 64 << 10;
+
 function open(file: string): Readable {
   const s = createReadStream(file, { highWaterMark: 4 << 20 });
   return file.endsWith('.gz') ? s.pipe(createGunzip({ chunkSize: 1 << 20 })) : s;
 }
 
-/** A file's bytes in chunks of about CHUNK_BYTES that end at a line break (the last one may not), each in its own buffer. */
-async function* lineChunks(file: string): AsyncGenerator<Uint8Array> {
+/**
+ * A file's bytes in chunks of about CHUNK_BYTES that end at a line break (the last one may not), each in
+ * its own buffer (from `buffer`). A plain file is read straight into the chunks' buffers; a gzipped one
+ * is decompressed by a stream and its pieces copied into them.
+ */
+async function* lineChunks(file: string, buffer: (bytes: number) => Uint8Array): AsyncGenerator<Uint8Array> {
+  if (file.endsWith('.gz')) {
+    yield* streamLineChunks(file, buffer);
+    return;
+  }
+  const fh = await openFile(file, 'r');
+  try {
+    /** The start of a line the previous chunk did not end (copied: that chunk's buffer is handed over). */
+    let carry = new Uint8Array(0);
+    for (let eof = false; !eof; ) {
+      let buf = buffer(carry.length + CHUNK_BYTES);
+      buf.set(carry);
+      let n = carry.length;
+      // The chunk ends after the first line break at or after byte CHUNK_BYTES - 1, read for as long as
+      // none is held (a line longer than the buffer grows it).
+      let end = -1;
+      for (let searched = 0; ; ) {
+        const from = Math.max(searched, CHUNK_BYTES - 1);
+        // (the buffer past n holds old bytes: only a line break before n counts)
+        const nl = n > from ? buf.indexOf(10, from) : -1;
+        if (nl >= 0 && nl < n) {
+          end = nl + 1;
+          break;
+        }
+        searched = n;
+        if (n === buf.length) {
+          const bigger = buffer(buf.length * 2);
+          bigger.set(buf.subarray(0, n));
+          buf = bigger;
+        }
+        const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
+        if (bytesRead === 0) {
+          eof = true;
+          end = n;
+          break;
+        }
+        n += bytesRead;
+      }
+      carry = buf.slice(end, n);
+      if (end > 0) yield buf.subarray(0, end);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** lineChunks for a stream (a gzipped file): its pieces gathered, then copied into a chunk's buffer. */
+async function* streamLineChunks(file: string, buffer: (bytes: number) => Uint8Array): AsyncGenerator<Uint8Array> {
   let parts: Buffer[] = [];
   let size = 0;
   /** Copies the first `bytes` bytes read (once, into a buffer of their own, handed over to a worker). */
   const take = (bytes: number): Uint8Array => {
-    const out = new Uint8Array(bytes);
+    const out = buffer(bytes).subarray(0, bytes);
     let at = 0;
     const rest: Buffer[] = [];
     for (const p of parts) {
@@ -201,7 +281,7 @@ async function* lineChunks(file: string): AsyncGenerator<Uint8Array> {
 export async function* parallelItems(pool: ParsePool, file: string, relPath: string): AsyncGenerator<RowBlock> {
   let base = 0;
   const block = (r: ChunkResult): RowBlock => {
-    const b = { relPath, base, r };
+    const b = { relPath, base, r, workers: pool.size };
     base += r.lines;
     return b;
   };
@@ -220,7 +300,7 @@ export async function* parallelItems(pool: ParsePool, file: string, relPath: str
   };
   const pump = (async () => {
     let first = true;
-    for await (const bytes of lineChunks(file)) {
+    for await (const bytes of lineChunks(file, (n) => pool.buffer(n))) {
       while (!stopped && (parsing >= PARSING_PER_WORKER * pool.size || queue.length >= AHEAD)) await new Promise<void>((r) => (waiting.pump = r));
       if (stopped) return;
       parsing++;

@@ -56,8 +56,9 @@ parentPort!.on('message', (m: ChunkRequest) => {
     }
   }
   // A copy of just the bytes written (the scratch buffer stays for the next chunk), moved to the main thread.
-  const block = new Uint8Array(at);
+  const block = new Uint8Array(Buffer.allocUnsafeSlow(at).buffer, 0, at);
   block.set(csv.subarray(0, at));
-  const r: ChunkResult = { id: m.id, lines: n, kinds: Uint8Array.from(kinds), rel: Int32Array.from(rel), csv: block, ends: Int32Array.from(ends), voids, rejects };
-  parentPort!.postMessage(r, [r.kinds.buffer as ArrayBuffer, r.rel.buffer as ArrayBuffer, block.buffer as ArrayBuffer, r.ends.buffer as ArrayBuffer]);
+  // The chunk's bytes go back too, for the main thread to read the file into again.
+  const r: ChunkResult = { id: m.id, lines: n, kinds: Uint8Array.from(kinds), rel: Int32Array.from(rel), csv: block, ends: Int32Array.from(ends), voids, rejects, input: m.bytes };
+  parentPort!.postMessage(r, [r.kinds.buffer as ArrayBuffer, r.rel.buffer as ArrayBuffer, block.buffer as ArrayBuffer, r.ends.buffer as ArrayBuffer, m.bytes.buffer as ArrayBuffer]);
 });

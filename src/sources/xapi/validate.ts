@@ -348,6 +348,11 @@ function statementBody(ctx: Ctx, s: Obj, path: string, sub: boolean): void {
 
 /** Problems of one statement (empty when valid). */
 export function validateStatement(s: unknown): Problem[] {
+  return isObj(s) && commonShapeValid(s) ? [] : validateStatementFully(s);
+}
+
+/** Problems of one statement, always by the full walk (validateStatement's answer; tests compare the two). */
+export function validateStatementFully(s: unknown): Problem[] {
   const ctx: Ctx = { problems: [] };
   if (!isObj(s)) return [{ path: '$', message: 'a statement is a JSON object' }];
   if (s.objectType !== undefined && s.objectType !== 'Statement') problem(ctx, 'objectType', 'a statement\'s objectType, when given, is Statement');
@@ -373,4 +378,132 @@ export function durationSeconds(d: string): number | null {
   if (!m) return null;
   const n = (i: number) => (m[i] ? Number(m[i]) : 0);
   return n(1) * 365 * 86400 + n(2) * 30 * 86400 + n(3) * 7 * 86400 + n(4) * 86400 + n(5) * 3600 + n(6) * 60 + n(7);
+}
+
+// The fast path. Almost every statement has one common shape: an Agent with one identifier, a verb, an
+// Activity, perhaps a result and a context of context activities. For those, a check that only answers
+// "certainly valid" (no paths or messages built, no problem lists, no closures) replaces the full walk
+// (about twice as fast on the benchmark's statements). Anything it does not know (Groups, SubStatements,
+// StatementRefs, interaction components, authority, attachments, context agents…) or finds wrong goes to
+// validateStatementFully, which alone says what is wrong: so every statement gets the full validator's
+// answer. Each check below mirrors the full one it stands for, rule for rule.
+
+/** Definition properties the fast path knows (interaction component lists are left to the full walk). */
+const FAST_DEFINITION_KEYS = keyList(['name', 'description', 'type', 'moreInfo', 'interactionType', 'correctResponsesPattern', 'extensions']);
+/** Context properties the fast path knows (instructor, team, context agents and statement are left to the full walk). */
+const FAST_CONTEXT_KEYS = keyList(['registration', 'contextActivities', 'revision', 'platform', 'language', 'extensions']);
+/** Statement properties the fast path knows (authority and attachments are left to the full walk). */
+const FAST_STATEMENT_KEYS = keyList(['id', 'actor', 'verb', 'object', 'result', 'context', 'timestamp', 'stored', 'version', 'objectType']);
+const VERSION = /^[12]\.0(\.\d+)?$/;
+
+function hasOnly(o: Obj, keys: KeyList): boolean {
+  for (const k in o) if (!keys.set.has(k)) return false;
+  return true;
+}
+
+function fastLangMap(v: unknown): boolean {
+  if (!isObj(v)) return false;
+  for (const k in v) if (!isLang(k) || typeof v[k] !== 'string') return false;
+  return true;
+}
+
+function fastExtensions(v: unknown): boolean {
+  if (!isObj(v)) return false;
+  for (const k in v) if (!isIri(k)) return false;
+  return true;
+}
+
+const isTimestamp = (v: unknown) => typeof v === 'string' && TIMESTAMP.test(v) && !Number.isNaN(Date.parse(v));
+
+/** An Agent (not a Group) with exactly one valid identifier: agent() and ifi() finding nothing. */
+function fastAgent(v: unknown): boolean {
+  if (!isObj(v) || (v.objectType ?? 'Agent') !== 'Agent' || !hasOnly(v, AGENT_KEYS)) return false;
+  if (v.name !== undefined && typeof v.name !== 'string') return false;
+  if ((v.mbox !== undefined ? 1 : 0) + (v.mbox_sha1sum !== undefined ? 1 : 0) + (v.openid !== undefined ? 1 : 0) + (v.account !== undefined ? 1 : 0) !== 1) return false;
+  if (v.mbox !== undefined) return typeof v.mbox === 'string' && MAILTO.test(v.mbox);
+  if (v.mbox_sha1sum !== undefined) return typeof v.mbox_sha1sum === 'string' && SHA1.test(v.mbox_sha1sum);
+  if (v.openid !== undefined) return isIri(v.openid);
+  const acc = v.account;
+  return isObj(acc) && hasOnly(acc, ACCOUNT_KEYS) && isIri(acc.homePage) && typeof acc.name === 'string' && acc.name !== '';
+}
+
+/** activity() finding nothing, for definitions without interaction components. */
+function fastActivity(v: Obj): boolean {
+  if (!hasOnly(v, ACTIVITY_KEYS) || !isIri(v.id)) return false;
+  const d = v.definition;
+  if (d === undefined) return true;
+  if (!isObj(d) || !hasOnly(d, FAST_DEFINITION_KEYS)) return false;
+  if (d.name !== undefined && !fastLangMap(d.name)) return false;
+  if (d.description !== undefined && !fastLangMap(d.description)) return false;
+  if (d.type !== undefined && !isIri(d.type)) return false;
+  if (d.moreInfo !== undefined && !isIri(d.moreInfo)) return false;
+  if (d.extensions !== undefined && !fastExtensions(d.extensions)) return false;
+  if (d.interactionType !== undefined && !INTERACTION_TYPES.includes(d.interactionType as string)) return false;
+  const crp = d.correctResponsesPattern;
+  if (crp !== undefined && (!Array.isArray(crp) || crp.some((x) => typeof x !== 'string'))) return false;
+  return true;
+}
+
+/** An Activity (or an Open edX GroupActivity) that activity() finds nothing wrong with. */
+const fastActivityObject = (a: unknown): boolean => isObj(a) && isActivityType(a.objectType ?? 'Activity') && fastActivity(a);
+
+/** result() finding nothing. */
+function fastResult(v: unknown): boolean {
+  if (!isObj(v) || !hasOnly(v, RESULT_KEYS)) return false;
+  const s = v.score;
+  if (s !== undefined) {
+    if (!isObj(s) || !hasOnly(s, SCORE_KEYS)) return false;
+    for (const k of SCORE_KEYS.list) if (s[k] !== undefined && (typeof s[k] !== 'number' || !Number.isFinite(s[k]))) return false;
+    // All four are now finite numbers or absent.
+    const { scaled, raw, min, max } = s as Record<string, number | undefined>;
+    if (scaled !== undefined && (scaled < -1 || scaled > 1)) return false;
+    if (min !== undefined && max !== undefined && min > max) return false;
+    if (raw !== undefined && min !== undefined && raw < min) return false;
+    if (raw !== undefined && max !== undefined && raw > max) return false;
+  }
+  if (v.success !== undefined && typeof v.success !== 'boolean') return false;
+  if (v.completion !== undefined && typeof v.completion !== 'boolean') return false;
+  if (v.response !== undefined && typeof v.response !== 'string') return false;
+  if (v.duration !== undefined && (typeof v.duration !== 'string' || !DURATION.test(v.duration))) return false;
+  return v.extensions === undefined || fastExtensions(v.extensions);
+}
+
+/** context() finding nothing, the statement's object being an Activity. */
+function fastContext(v: unknown): boolean {
+  if (!isObj(v) || !hasOnly(v, FAST_CONTEXT_KEYS)) return false;
+  if (v.registration !== undefined && (typeof v.registration !== 'string' || !UUID.test(v.registration))) return false;
+  const ca = v.contextActivities;
+  if (ca !== undefined) {
+    if (!isObj(ca) || !hasOnly(ca, CONTEXT_ACTIVITY_KEY_LIST)) return false;
+    for (const k of CONTEXT_ACTIVITY_KEYS) {
+      const list = ca[k];
+      if (list === undefined) continue;
+      if (!Array.isArray(list)) {
+        if (!fastActivityObject(list)) return false;
+      } else for (const a of list) if (!fastActivityObject(a)) return false;
+    }
+  }
+  if (v.revision !== undefined && typeof v.revision !== 'string') return false;
+  if (v.platform !== undefined && typeof v.platform !== 'string') return false;
+  if (v.language !== undefined && (typeof v.language !== 'string' || !LANG.test(v.language))) return false;
+  return v.extensions === undefined || fastExtensions(v.extensions);
+}
+
+/** True only when validateStatementFully would find no problem in a statement of the common shape. */
+export function commonShapeValid(s: Obj): boolean {
+  if (!hasOnly(s, FAST_STATEMENT_KEYS)) return false;
+  if (s.objectType !== undefined && s.objectType !== 'Statement') return false;
+  if (s.id !== undefined && (typeof s.id !== 'string' || !UUID.test(s.id))) return false;
+  if (!fastAgent(s.actor)) return false;
+  const verb = s.verb;
+  // A voiding statement's object must be a StatementRef, which is the full walk's to check.
+  if (!isObj(verb) || !hasOnly(verb, VERB_KEYS) || !isIri(verb.id) || verb.id === VOIDED) return false;
+  if (verb.display !== undefined && !fastLangMap(verb.display)) return false;
+  // The object is an Activity: context revision and platform are allowed.
+  if (!fastActivityObject(s.object)) return false;
+  if (s.result !== undefined && !fastResult(s.result)) return false;
+  if (s.context !== undefined && !fastContext(s.context)) return false;
+  if (s.timestamp !== undefined && !isTimestamp(s.timestamp)) return false;
+  if (s.stored !== undefined && !isTimestamp(s.stored)) return false;
+  return s.version === undefined || (typeof s.version === 'string' && VERSION.test(s.version));
 }
