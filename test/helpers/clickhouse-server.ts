@@ -1,0 +1,106 @@
+// A real ClickHouse server for the server-mode tests: ClickHouse 26.7 from chdb's libchdb.so, run as
+// clickhouse-local serving its HTTP interface (scripts/clickhouse-server.py), on a free port of
+// 127.0.0.1 with a temp data folder. One per test file (start it in before(), stop it in after()).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const SCRIPT = path.resolve(import.meta.dirname, '../../scripts/clickhouse-server.py');
+
+// chdb's per-platform packages holding libchdb (as chdb's own loader picks them).
+const PLATFORM_PACKAGES: Record<string, string> = {
+  'linux-x64': '@chdb/lib-linux-x64-gnu',
+  'linux-arm64': '@chdb/lib-linux-arm64-gnu',
+  'darwin-arm64': '@chdb/lib-darwin-arm64',
+  'darwin-x64': '@chdb/lib-darwin-x64',
+};
+
+/** libchdb through node's module resolution (chdb, then its platform package from chdb's folder), or why not. */
+function findLibchdb(): { lib: string } | { missing: string } {
+  let chdbMain: string;
+  try {
+    chdbMain = createRequire(import.meta.url).resolve('chdb');
+  } catch {
+    return { missing: 'chdb is not installed (npm run chdb): ClickHouse server tests skipped (the local server runs from chdb\'s libchdb.so)' };
+  }
+  const pkg = PLATFORM_PACKAGES[`${process.platform}-${process.arch}`];
+  if (!pkg) return { missing: `chdb ships no libchdb for ${process.platform}-${process.arch}: ClickHouse server tests skipped` };
+  let dir: string;
+  try {
+    dir = path.dirname(createRequire(chdbMain).resolve(`${pkg}/package.json`));
+  } catch {
+    return { missing: `${pkg} (chdb's native library) is not installed: ClickHouse server tests skipped` };
+  }
+  const lib = ['libchdb.so', 'libchdb.dylib'].map((f) => path.join(dir, f)).find((f) => existsSync(f));
+  return lib ? { lib } : { missing: `no libchdb in ${dir}: ClickHouse server tests skipped` };
+}
+
+const found = findLibchdb();
+
+/** Why the server tests skip here (chdb or python3 missing), or null when a local server can start. */
+export const clickhouseServerMissing: string | null = (() => {
+  if ('missing' in found) return found.missing;
+  const py = spawnSync('python3', ['--version'], { encoding: 'utf8' });
+  if (py.error || py.status !== 0) return 'python3 is not available (it runs scripts/clickhouse-server.py): ClickHouse server tests skipped';
+  return null;
+})();
+
+export interface LocalClickHouse {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  dataDir: string;
+  /** Stops the server (SIGTERM) and removes its data folder. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a local ClickHouse server and resolves once GET /ping answers. With `user`, that user is
+ * created too, with `password` (user `default` has none).
+ */
+export async function startClickHouseServer(opts: { user?: string; password?: string; timeoutMs?: number } = {}): Promise<LocalClickHouse> {
+  if (clickhouseServerMissing || 'missing' in found) throw new Error(clickhouseServerMissing ?? 'no libchdb');
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'learnpipe-chserver-'));
+  const args = [SCRIPT, '--port', '0', '--data', dataDir, '--lib', found.lib, '--exit-with-parent'];
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (opts.user) {
+    args.push('--user', opts.user, '--password-env', 'LEARNPIPE_TEST_CH_PASSWORD');
+    env.LEARNPIPE_TEST_CH_PASSWORD = opts.password ?? '';
+  }
+  const child = spawn('python3', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`the local ClickHouse server did not answer within ${(opts.timeoutMs ?? 60_000) / 1000} s\n${stderr}`)), opts.timeoutMs ?? 60_000);
+      child.stdout!.on('data', (b: Buffer) => {
+        out += b.toString();
+        const m = /^ready (http:\/\/\S+)$/m.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      });
+      void exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`the local ClickHouse server exited (code ${code}) before answering\n${stderr}`));
+      });
+    });
+    // (The script has seen /ping answer; checked here too, from this process.)
+    const ping = await fetch(`${url}/ping`);
+    if (!ping.ok) throw new Error(`GET ${url}/ping: ${ping.status}`);
+    return { url, dataDir, stop: () => stopServer(child, exited, dataDir) };
+  } catch (err) {
+    await stopServer(child, exited, dataDir);
+    throw err;
+  }
+}
+
+async function stopServer(child: ChildProcess, exited: Promise<number | null>, dataDir: string): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  await exited;
+  rmSync(dataDir, { recursive: true, force: true });
+}
