@@ -186,28 +186,61 @@ function chdbTransport(path: string): Transport {
   };
 }
 
+/**
+ * The client's own log: its warnings go to stderr; its error lines are dropped, since every failed
+ * statement is thrown as an EngineError naming the statement (the client would print each one again,
+ * with a stack trace, also for errors that learnpipe handles).
+ */
+class ClientLog {
+  trace() {}
+  debug() {}
+  info() {}
+  warn({ message }: { message: string }) {
+    process.stderr.write(`warning: ClickHouse client: ${message}\n`);
+  }
+  error() {}
+}
+
 async function serverTransport(o: ClickHouseOptions): Promise<Transport> {
   const { createClient } = await import('@clickhouse/client');
   // One session, so SET and temporary tables last across statements (as with chdb and DuckDB).
+  // Credentials in the URL (https://user:password@host) win over the configured user and password;
+  // the client gets them as options (given both ways, it would warn on every start).
+  const url = new URL(o.url!);
+  const username = url.username ? decodeURIComponent(url.username) : (o.username ?? 'default');
+  const password = url.username || url.password ? decodeURIComponent(url.password) : (o.password ?? '');
+  url.username = '';
+  url.password = '';
   const client = createClient({
-    url: o.url,
+    url: url.toString(),
     database: o.database ?? 'default',
-    username: o.username ?? 'default',
-    password: o.password ?? '',
+    username,
+    password,
     session_id: `learnpipe-${process.pid}-${Date.now()}`,
     request_timeout: 3_600_000,
-    clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
+    clickhouse_settings: {
+      output_format_json_quote_64bit_integers: 1,
+      // A feature build can run for minutes without sending a byte: progress headers every 100 s keep
+      // the connection alive through proxies and load balancers that drop idle ones (often after 120 s).
+      send_progress_in_http_headers: 1,
+      http_headers_progress_interval_ms: '100000',
+    },
+    log: { LoggerClass: ClientLog },
   });
+  // The server sends a result once the query has finished (buffering it, in memory or its temp files):
+  // an error after the first rows would otherwise reach the client as a bare "aborted" (the HTTP status
+  // is sent with the first bytes), losing ClickHouse's message.
+  const whole = { wait_end_of_query: 1 } as const;
   return {
     async exec(sql, params) {
-      await client.command({ query: sql, query_params: params });
+      await client.command({ query: sql, query_params: params, clickhouse_settings: whole });
     },
     async query(sql, params) {
-      const rs = await client.query({ query: sql, query_params: params, format: 'JSONCompactEachRowWithNamesAndTypes' });
+      const rs = await client.query({ query: sql, query_params: params, format: 'JSONCompactEachRowWithNamesAndTypes', clickhouse_settings: whole });
       return rs.text();
     },
     async exportTo(sql, params, format, file) {
-      const rs = await client.exec({ query: `${sql} FORMAT ${format}`, query_params: params });
+      const rs = await client.exec({ query: `${sql} FORMAT ${format}`, query_params: params, clickhouse_settings: whole });
       await pipeline(rs.stream, createWriteStream(file));
     },
     async insertParquet(table, columns, file) {
@@ -253,7 +286,10 @@ export class ClickHouseEngine implements Engine {
     } catch (err) {
       await engine.close();
       if (err instanceof EngineSetupError) throw err;
-      throw new EngineSetupError(`cannot open the ClickHouse warehouse ${location}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+      const message = (err as Error).message.split('\n')[0].trim();
+      // learnpipe creates its tables, not the database (that takes rights a pipeline's user rarely has).
+      const hint = o.mode === 'server' && /Database \S+ does not exist/.test(message) ? ` (create it first: CREATE DATABASE ${engine.dialect.quoteIdent(o.database ?? 'default')})` : '';
+      throw new EngineSetupError(`cannot open the ClickHouse warehouse ${location}: ${message}${hint}`, { cause: err });
     }
     return engine;
   }
