@@ -11,6 +11,7 @@
 import { createRequire } from 'node:module';
 import { createReadStream, createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
 import type { Engine, Row, SqlParams, SqlValue } from './engine.js';
 import { EngineError, EngineSetupError } from './engine.js';
 import { ClickHouseDialect } from './dialects/clickhouse.js';
@@ -244,7 +245,10 @@ async function serverTransport(o: ClickHouseOptions): Promise<Transport> {
       await pipeline(rs.stream, createWriteStream(file));
     },
     async insertParquet(table, columns, file) {
-      await client.insert({ table, values: createReadStream(file), format: 'Parquet', columns: columns as [string, ...string[]] });
+      // Opened first: a missing or unreadable file is this call's error, not an uncaught stream error.
+      const values = createReadStream(file);
+      await once(values, 'open');
+      await client.insert({ table, values, format: 'Parquet', columns: columns as [string, ...string[]] });
     },
     async close() {
       await client.close();

@@ -6,6 +6,8 @@ import { createRequire } from 'node:module';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ClickHouseEngine } from '../../src/engine/clickhouse.js';
+import { ensureWarehouse } from '../../src/schema/warehouse.js';
 
 const SCRIPT = path.resolve(import.meta.dirname, '../../scripts/clickhouse-server.py');
 
@@ -103,4 +105,26 @@ async function stopServer(child: ChildProcess, exited: Promise<number | null>, d
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   await exited;
   rmSync(dataDir, { recursive: true, force: true });
+}
+
+let databases = 0;
+
+/**
+ * A fresh database on the server (tests sharing one server keep apart this way) holding the learnpipe
+ * warehouse schema, and an engine in server mode on it.
+ */
+export async function serverWarehouse(server: LocalClickHouse, opts: { username?: string; password?: string } = {}): Promise<ClickHouseEngine> {
+  const database = `t${process.pid}_${++databases}`;
+  await serverQuery(server, `CREATE DATABASE ${database}`);
+  const engine = await ClickHouseEngine.open({ mode: 'server', url: server.url, database, ...opts });
+  await ensureWarehouse(engine);
+  return engine;
+}
+
+/** One statement through the HTTP interface as user default (outside learnpipe's engine). */
+export async function serverQuery(server: LocalClickHouse, sql: string): Promise<string> {
+  const r = await fetch(server.url, { method: 'POST', body: sql });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${sql}: ${text}`);
+  return text;
 }
