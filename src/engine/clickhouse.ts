@@ -205,11 +205,12 @@ class ClientLog {
 async function serverTransport(o: ClickHouseOptions): Promise<Transport> {
   const { createClient } = await import('@clickhouse/client');
   // One session, so SET and temporary tables last across statements (as with chdb and DuckDB).
-  // Credentials in the URL (https://user:password@host) win over the configured user and password;
-  // the client gets them as options (given both ways, it would warn on every start).
+  // A user or password in the URL (https://user:password@host) wins over the configured one (a URL
+  // with a user alone takes the password from the environment as usual); the client gets them as
+  // options, since given both ways it would warn on every start.
   const url = new URL(o.url!);
   const username = url.username ? decodeURIComponent(url.username) : (o.username ?? 'default');
-  const password = url.username || url.password ? decodeURIComponent(url.password) : (o.password ?? '');
+  const password = url.password ? decodeURIComponent(url.password) : (o.password ?? '');
   url.username = '';
   url.password = '';
   const client = createClient({
@@ -277,6 +278,10 @@ export class ClickHouseEngine implements Engine {
       location = `chdb:${o.path}`;
     } else {
       if (!o.url) throw new EngineSetupError('the ClickHouse server engine needs a URL (engine.clickhouse.url or LEARNPIPE_CLICKHOUSE_URL)');
+      // (Not echoed: it may hold a password.)
+      if (!URL.canParse(o.url) || !/^https?:$/.test(new URL(o.url).protocol)) {
+        throw new EngineSetupError('the ClickHouse server URL (engine.clickhouse.url or LEARNPIPE_CLICKHOUSE_URL) is not an http:// or https:// URL');
+      }
       transport = await serverTransport(o);
       // The URL without credentials (they never reach logs or outputs).
       const u = new URL(o.url);
