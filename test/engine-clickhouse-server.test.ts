@@ -57,6 +57,23 @@ test('server: the warehouse schema is created once, and values round-trip bound 
       f: '$a stays',
     });
     await assert.rejects(ch.all(`SELECT $1 AS a, $2 AS b`, ['only one']), /no value bound for \$2/);
+
+    // Many rows, and long values: sent in the request body (as bound parameters they would pass the
+    // server's ~1,000 URL fields and 1 MiB URL; SMOTE's rows of the training table did).
+    await ch.run(`CREATE TEMPORARY TABLE wide (a String, b Nullable(Int64), c Bool, d Nullable(DateTime64(6, 'UTC')), e Float64)`);
+    const rows = Array.from({ length: 3000 }, (_, i) => [`${AWKWARD[i % AWKWARD.length]}${i}`, i % 3 ? i : null, i % 2 === 0, i % 5 ? `2024-01-01 00:00:0${i % 10}.25` : null, i / 8]);
+    rows.push(['x'.repeat(2_000_000), 9007199254740993n, true, '2024-02-29 23:59:59.999999', -0.5] as never);
+    await ch.appendRows('wide', rows as never);
+    assert.deepEqual(await ch.one(`SELECT count() AS n, countIf(b IS NULL) AS nulls, countIf(c) AS t, max(length(a)) AS longest, toString(max(d)) AS latest, sum(e) AS s FROM wide`), {
+      n: 3001,
+      nulls: 1000,
+      t: 1501,
+      longest: 2_000_000,
+      latest: '2024-02-29 23:59:59.999999',
+      s: rows.reduce((x, r) => x + (r[4] as number), 0),
+    });
+    assert.equal((await ch.one<{ b: string }>(`SELECT toString(b) AS b FROM wide WHERE length(a) > 100`))?.b, '9007199254740993');
+    assert.deepEqual(await ch.one(`SELECT a, b, c FROM wide WHERE b = 4`), { a: `${AWKWARD[4]}4`, b: 4, c: true });
   } finally {
     await ch.close();
   }

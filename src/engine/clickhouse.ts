@@ -61,6 +61,11 @@ interface Transport {
   exportTo(sql: string, params: Record<string, unknown>, format: string, file: string): Promise<void>;
   /** Inserts a local Parquet file's rows into a table (chdb reads it in place; a server receives its bytes). */
   insertParquet(table: string, columns: string[], file: string): Promise<void>;
+  /**
+   * Sends rows in the request body (a server): bound parameters travel in the URL, where a server
+   * takes at most ~1,000 fields and 1 MiB. Without it, rows go as batches of bound VALUES (chdb).
+   */
+  insertRows?(table: string, rows: ReadonlyArray<ReadonlyArray<SqlValue>>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -251,6 +256,11 @@ async function serverTransport(o: ClickHouseOptions): Promise<Transport> {
       await once(values, 'open');
       await client.insert({ table, values, format: 'Parquet', columns: columns as [string, ...string[]] });
     },
+    async insertRows(table, rows) {
+      // One JSON array per row, by position (as INSERT … VALUES); 64-bit integers as text, as ClickHouse reads them.
+      const values = rows.map((r) => r.map((v) => (typeof v === 'bigint' ? v.toString() : v)));
+      await client.insert({ table, values, format: 'JSONCompactEachRow' });
+    },
     async close() {
       await client.close();
     },
@@ -329,6 +339,13 @@ export class ClickHouseEngine implements Engine {
   }
 
   async appendRows(table: string, rows: ReadonlyArray<ReadonlyArray<SqlValue>>): Promise<void> {
+    const insertRows = this.transport.insertRows?.bind(this.transport);
+    if (insertRows) {
+      const BATCH = 50_000;
+      const name = this.dialect.quoteIdent(table);
+      for (let i = 0; i < rows.length; i += BATCH) await this.timed(`INSERT INTO ${name} FORMAT JSONCompactEachRow (${rows.length} rows)`, () => insertRows(name, rows.slice(i, i + BATCH)));
+      return;
+    }
     // Batches of typed placeholders: values stay bound, and one INSERT carries many rows.
     const BATCH = 500;
     for (let i = 0; i < rows.length; i += BATCH) {
