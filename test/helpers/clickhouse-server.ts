@@ -8,6 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { ClickHouseEngine } from '../../src/engine/clickhouse.js';
 import { ensureWarehouse } from '../../src/schema/warehouse.js';
+import { after } from 'node:test';
+import { chdbMissing, chdbWarehouse } from './engines.js';
 
 const SCRIPT = path.resolve(import.meta.dirname, '../../scripts/clickhouse-server.py');
 
@@ -127,4 +129,33 @@ export async function serverQuery(server: LocalClickHouse, sql: string): Promise
   const text = await r.text();
   if (!r.ok) throw new Error(`${sql}: ${text}`);
   return text;
+}
+
+/**
+ * A server for this test file, started on first use and stopped when the file ends (call at the top
+ * level of the file).
+ */
+export function serverPerFile(opts: { user?: string; password?: string } = {}): () => Promise<LocalClickHouse> {
+  let started: Promise<LocalClickHouse> | undefined;
+  after(async () => {
+    if (started) await (await started.catch(() => undefined))?.stop();
+  });
+  return () => (started ??= startClickHouseServer(opts));
+}
+
+export interface ClickHouseTarget {
+  /** chdb: in-process; server: a local ClickHouse server over HTTP. */
+  mode: 'chdb' | 'server';
+  skip: string | false;
+  /** A fresh, empty learnpipe warehouse on that target. */
+  open(): Promise<ClickHouseEngine>;
+}
+
+/** The two ways of reaching ClickHouse, for stage tests that run on each (one server per test file). */
+export function clickhouseTargets(): ClickHouseTarget[] {
+  const server = serverPerFile();
+  return [
+    { mode: 'chdb', skip: chdbMissing ?? false, open: chdbWarehouse },
+    { mode: 'server', skip: clickhouseServerMissing ?? false, open: async () => serverWarehouse(await server()) },
+  ];
 }
