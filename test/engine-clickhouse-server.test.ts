@@ -110,6 +110,23 @@ test('server: one session across requests: SET, temporary tables and learnpipe\'
   }
 });
 
+test('server: a session that ended is an error, not a fresh session without the temporary tables', { skip }, async () => {
+  const db = `t${process.pid}_session`;
+  await serverQuery(server, `CREATE DATABASE ${db}`);
+  const ch = await ClickHouseEngine.open({ mode: 'server', url: server.url, database: db, sessionTimeout: 1 });
+  try {
+    await ch.run(`CREATE TEMPORARY TABLE kept (x Int8)`);
+    await new Promise((r) => setTimeout(r, 2500));
+    await assert.rejects(ch.all(`SELECT count() AS n FROM kept`), (err: Error) => {
+      assert.ok(err instanceof EngineError);
+      assert.match(err.message, /^the ClickHouse session ended \(idle for more than 1 s, the server restarted, or a load balancer sent this request to another server\): its temporary tables are gone/);
+      return true;
+    });
+  } finally {
+    await ch.close();
+  }
+});
+
 test('server: exportTo writes Parquet and CSV to this machine; insertParquet sends a local file\'s rows', { skip }, async () => {
   const dir = tmpDir();
   const ch = await serverWarehouse(server);

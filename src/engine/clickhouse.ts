@@ -40,6 +40,9 @@ export const SESSION_SETTINGS: Record<string, string | number> = {
   allow_experimental_lightweight_update: 1,
 };
 
+/** How long a server keeps an idle session (the server's max_session_timeout must allow it; its default is 3600). */
+export const SESSION_TIMEOUT_S = 3600;
+
 export interface ClickHouseOptions {
   /** chdb: an embedded engine keeping its data in `path`; server: a ClickHouse server at `url`. */
   mode: 'chdb' | 'server';
@@ -50,6 +53,8 @@ export interface ClickHouseOptions {
   password?: string;
   /** A cluster name: tables become ReplicatedMergeTree + Distributed (see ClickHouseDialect). */
   cluster?: string | null;
+  /** Server: seconds a session lasts between two statements (default SESSION_TIMEOUT_S). */
+  sessionTimeout?: number;
 }
 
 /** What the two ways of reaching ClickHouse have in common. */
@@ -209,6 +214,8 @@ class ClientLog {
 
 async function serverTransport(o: ClickHouseOptions): Promise<Transport> {
   const { createClient } = await import('@clickhouse/client');
+  // (session_timeout and session_check are HTTP parameters, not settings: sent alongside them.)
+  type Settings = NonNullable<Parameters<typeof createClient>[0]>['clickhouse_settings'];
   // One session, so SET and temporary tables last across statements (as with chdb and DuckDB).
   // A user or password in the URL (https://user:password@host) wins over the configured one (a URL
   // with a user alone takes the password from the environment as usual); the client gets them as
@@ -218,14 +225,22 @@ async function serverTransport(o: ClickHouseOptions): Promise<Transport> {
   const password = url.password ? decodeURIComponent(url.password) : (o.password ?? '');
   url.username = '';
   url.password = '';
+  const sessionId = `learnpipe-${process.pid}-${Date.now()}`;
+  const timeout = o.sessionTimeout ?? SESSION_TIMEOUT_S;
   const client = createClient({
     url: url.toString(),
     database: o.database ?? 'default',
     username,
     password,
-    session_id: `learnpipe-${process.pid}-${Date.now()}`,
+    session_id: sessionId,
     request_timeout: 3_600_000,
     clickhouse_settings: {
+      // On every request, not only SET once: should the session ever be lost, no statement runs
+      // without the NULL semantics and synchronous mutations the stage code relies on.
+      ...SESSION_SETTINGS,
+      // A session (its temporary tables) lasts an hour between two statements, not the server's
+      // default 60 s: the client may compute for minutes between statements (SMOTE, the baseline model).
+      session_timeout: String(timeout),
       output_format_json_quote_64bit_integers: 1,
       // A feature build can run for minutes without sending a byte: progress headers every 100 s keep
       // the connection alive through proxies and load balancers that drop idle ones (often after 120 s).
@@ -234,32 +249,51 @@ async function serverTransport(o: ClickHouseOptions): Promise<Transport> {
     },
     log: { LoggerClass: ClientLog },
   });
+  // After the first statement, every request requires the session to exist (session_check): an expired
+  // one would otherwise be replaced by a new, empty session, its temporary tables silently gone.
+  let started = false;
+  const run = async <T>(f: (settings: Settings) => Promise<T>): Promise<T> => {
+    try {
+      const r = await f(started ? { ...whole, session_check: 1 } : whole);
+      started = true;
+      return r;
+    } catch (err) {
+      if (started && /Session \S+ not found/.test((err as Error).message)) {
+        throw new Error(
+          `the ClickHouse session ended (idle for more than ${timeout} s, the server restarted, or a load balancer sent this request to another server): its temporary tables are gone; run the command again (against one server, not a load balancer)`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  };
   // The server sends a result once the query has finished (buffering it, in memory or its temp files):
   // an error after the first rows would otherwise reach the client as a bare "aborted" (the HTTP status
   // is sent with the first bytes), losing ClickHouse's message.
-  const whole = { wait_end_of_query: 1 } as const;
+  const whole: Settings = { wait_end_of_query: 1 };
   return {
     async exec(sql, params) {
-      await client.command({ query: sql, query_params: params, clickhouse_settings: whole });
+      await run((s) => client.command({ query: sql, query_params: params, clickhouse_settings: s }));
     },
     async query(sql, params) {
-      const rs = await client.query({ query: sql, query_params: params, format: 'JSONCompactEachRowWithNamesAndTypes', clickhouse_settings: whole });
-      return rs.text();
+      return run(async (s) => (await client.query({ query: sql, query_params: params, format: 'JSONCompactEachRowWithNamesAndTypes', clickhouse_settings: s })).text());
     },
     async exportTo(sql, params, format, file) {
-      const rs = await client.exec({ query: `${sql} FORMAT ${format}`, query_params: params, clickhouse_settings: whole });
-      await pipeline(rs.stream, createWriteStream(file));
+      await run(async (s) => {
+        const rs = await client.exec({ query: `${sql} FORMAT ${format}`, query_params: params, clickhouse_settings: s });
+        await pipeline(rs.stream, createWriteStream(file));
+      });
     },
     async insertParquet(table, columns, file) {
       // Opened first: a missing or unreadable file is this call's error, not an uncaught stream error.
       const values = createReadStream(file);
       await once(values, 'open');
-      await client.insert({ table, values, format: 'Parquet', columns: columns as [string, ...string[]] });
+      await run((s) => client.insert({ table, values, format: 'Parquet', columns: columns as [string, ...string[]], clickhouse_settings: s }));
     },
     async insertRows(table, rows) {
       // One JSON array per row, by position (as INSERT … VALUES); 64-bit integers as text, as ClickHouse reads them.
       const values = rows.map((r) => r.map((v) => (typeof v === 'bigint' ? v.toString() : v)));
-      await client.insert({ table, values, format: 'JSONCompactEachRow' });
+      await run((s) => client.insert({ table, values, format: 'JSONCompactEachRow', clickhouse_settings: s }));
     },
     async close() {
       await client.close();
