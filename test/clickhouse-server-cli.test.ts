@@ -126,7 +126,7 @@ test('CLI: demo on DuckDB, copy-to-clickhouse to a server, run --engine clickhou
   assert.match(replay.stderr, /^error: replay on a ClickHouse server is not available: it rebuilds on a scratch copy of the warehouse/m);
 });
 
-test('CLI: what a ClickHouse server refuses says so (exit 2): ingesting this machine\'s files, a bad URL or password', { skip, timeout: 120_000 }, async () => {
+test('CLI: what a ClickHouse server refuses says so (exit 2): ingesting this machine\'s files, a cluster, a bad URL or password', { skip, timeout: 120_000 }, async () => {
   const own = path.join(tmpDir(), 'pipeline.yaml');
   writeFileSync(own, `warehouse: wh.duckdb\nsources:\n  - name: lms\n    format: csv\n    path: events.csv\n    target: events\n    fields: { event_id: id, user: { column: u, kind: lms_id }, event_type: t, timestamp: { column: ts, format: iso } }\nengine:\n  clickhouse: { database: ${DATABASE}, user: lp }\n`);
   writeFileSync(path.join(path.dirname(own), 'events.csv'), 'id,u,t,ts\n1,x,view,2024-01-01T00:00:00Z\n');
@@ -138,6 +138,11 @@ test('CLI: what a ClickHouse server refuses says so (exit 2): ingesting this mac
   const run = await cli(['--engine', 'clickhouse', 'run', '-c', own, '--as-of', '2024-05-01'], keyEnv);
   assert.equal(run.code, 2, run.stderr);
   assert.match(run.stderr, /cannot read this machine's source files/);
+  // A cluster (Distributed tables): refused before anything is written.
+  writeFileSync(path.join(path.dirname(own), 'cluster.yaml'), readFileSync(own, 'utf8').replace('user: lp }', 'user: lp, cluster: lp_cluster }'));
+  const cluster = await cli(['--engine', 'clickhouse', 'run', '--no-ingest', '-c', path.join(path.dirname(own), 'cluster.yaml')], keyEnv);
+  assert.equal(cluster.code, 2, cluster.stderr);
+  assert.match(cluster.stderr, /^error: engine\.clickhouse\.cluster \(lp_cluster\) is not supported yet/m);
   // A wrong password, a URL that is not one: clear errors, no stack, no password echoed.
   const wrong = await cli(['--engine', 'clickhouse', 'runs', '-c', own], { ...env, LEARNPIPE_CLICKHOUSE_PASSWORD: 'not-the-password' });
   assert.equal(wrong.code, 2, wrong.stderr);

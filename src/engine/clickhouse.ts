@@ -301,6 +301,16 @@ async function serverTransport(o: ClickHouseOptions): Promise<Transport> {
   };
 }
 
+/**
+ * Why engine.clickhouse.cluster is refused. The stages delete, truncate and update rows of shared
+ * tables, and read them in correlated subqueries; on Distributed tables ClickHouse refuses lightweight
+ * DELETE ("DELETE query is not supported for table …", at the warehouse's creation already) and
+ * correlated subqueries ("… not supported with remote tables", in incremental tile updates).
+ */
+export const CLUSTER_UNSUPPORTED = (cluster: string) =>
+  `engine.clickhouse.cluster (${cluster}) is not supported yet: on Distributed tables ClickHouse has no lightweight DELETE and no correlated subqueries, which creating the warehouse, incremental tiles and labels use; ` +
+  'point engine.clickhouse.url at one server of the cluster without `cluster:` (plain MergeTree tables on that server; docs/engines.md)';
+
 export class ClickHouseEngine implements Engine {
   readonly dialect: ClickHouseDialect;
   private constructor(
@@ -314,6 +324,9 @@ export class ClickHouseEngine implements Engine {
   }
 
   static async open(o: ClickHouseOptions): Promise<ClickHouseEngine> {
+    // Refused rather than failing halfway: see CLUSTER_UNSUPPORTED (checked on a local server whose tables
+    // were laid out as on a cluster, docs/engines.md).
+    if (o.cluster) throw new EngineSetupError(CLUSTER_UNSUPPORTED(o.cluster));
     let transport: Transport;
     let location: string;
     if (o.mode === 'chdb') {
