@@ -27,6 +27,7 @@ import argparse
 import ctypes
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -143,15 +144,17 @@ def main() -> None:
     ap.add_argument("--exit-with-parent", action="store_true")
     a = ap.parse_args()
 
-    lib_path = a.lib or find_lib()
-    data = os.path.abspath(a.data or tempfile.mkdtemp(prefix="learnpipe-clickhouse-"))
-    os.makedirs(data, exist_ok=True)
-    port = a.port or free_port()
     password = None
+    if a.user and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", a.user):
+        sys.exit(f"clickhouse-server: --user takes letters, digits and underscores: {a.user!r}")
     if a.user:
         password = os.environ.get(a.password_env)
         if password is None:
             sys.exit(f"clickhouse-server: --user {a.user} needs its password in ${a.password_env}")
+    lib_path = a.lib or find_lib()
+    data = os.path.abspath(a.data or tempfile.mkdtemp(prefix="learnpipe-clickhouse-"))
+    os.makedirs(data, exist_ok=True)
+    port = a.port or free_port()
     config = write_config(data, port, a.user, password)
 
     # Ctrl+C and SIGTERM end the process (Python's own handlers would wait for the library call to return).

@@ -1,4 +1,4 @@
-// The ClickHouse engine: a server or cluster through the official @clickhouse/client, or ClickHouse's
+// The ClickHouse engine: a server through the official @clickhouse/client (one session over HTTP), or ClickHouse's
 // engine embedded in-process through chdb (an optional dependency: it weighs over 500 MB, so it is
 // loaded only when chosen). Both speak the same SQL, rendered by ClickHouseDialect.
 //
