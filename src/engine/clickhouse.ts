@@ -51,7 +51,7 @@ export interface ClickHouseOptions {
   database?: string;
   username?: string;
   password?: string;
-  /** A cluster name: tables become ReplicatedMergeTree + Distributed (see ClickHouseDialect). */
+  /** A cluster name (tables would be ReplicatedMergeTree + Distributed, see ClickHouseDialect): refused for now, see CLUSTER_UNSUPPORTED. */
   cluster?: string | null;
   /** Server: seconds a session lasts between two statements (default SESSION_TIMEOUT_S). */
   sessionTimeout?: number;
@@ -216,7 +216,6 @@ async function serverTransport(o: ClickHouseOptions): Promise<Transport> {
   const { createClient } = await import('@clickhouse/client');
   // (session_timeout and session_check are HTTP parameters, not settings: sent alongside them.)
   type Settings = NonNullable<Parameters<typeof createClient>[0]>['clickhouse_settings'];
-  // One session, so SET and temporary tables last across statements (as with chdb and DuckDB).
   // A user or password in the URL (https://user:password@host) wins over the configured one (a URL
   // with a user alone takes the password from the environment as usual); the client gets them as
   // options, since given both ways it would warn on every start.
@@ -225,6 +224,7 @@ async function serverTransport(o: ClickHouseOptions): Promise<Transport> {
   const password = url.password ? decodeURIComponent(url.password) : (o.password ?? '');
   url.username = '';
   url.password = '';
+  // One session, so SET and temporary tables last across statements (as with chdb and DuckDB).
   const sessionId = `learnpipe-${process.pid}-${Date.now()}`;
   const timeout = o.sessionTimeout ?? SESSION_TIMEOUT_S;
   const client = createClient({
