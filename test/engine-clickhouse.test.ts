@@ -49,6 +49,14 @@ test('DDL: MergeTree ordered by the non-null key; Distributed over ReplicatedMer
   assert.equal(new ClickHouseDialect().quoteString(`a'b\\c`), `'a\\'b\\\\c'`);
 });
 
+test('a cluster is refused before anything is created, with the reason and the way through', async () => {
+  await assert.rejects(ClickHouseEngine.open({ mode: 'server', url: 'http://127.0.0.1:9', cluster: 'lp' }), (err: Error) => {
+    assert.ok(err instanceof EngineSetupError);
+    assert.match(err.message, /^engine\.clickhouse\.cluster \(lp\) is not supported yet: on Distributed tables ClickHouse has no lightweight DELETE and no correlated subqueries.*one server of the cluster without `cluster:`/);
+    return true;
+  });
+});
+
 test('chdb: the warehouse schema is created once, and values round-trip bound', { skip: chdbMissing ?? false }, async () => {
   const ch = await chdbWarehouse();
   try {

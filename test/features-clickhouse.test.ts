@@ -1,6 +1,7 @@
-// The features stage on ClickHouse (chdb) gives the same tiles and features as on DuckDB: the same
-// warehouse is built in DuckDB, its canonical tables are copied into chdb, and both engines run
-// updateTiles, buildSpine and computeFeatures (full, then incremental after a second load with late events).
+// The features stage on ClickHouse (chdb in-process, and a local ClickHouse server over HTTP) gives the
+// same tiles and features as on DuckDB: the same warehouse is built in DuckDB, its canonical tables are
+// copied into ClickHouse, and both engines run updateTiles, buildSpine and computeFeatures (full, then
+// incremental after a second load with late events).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { updateTiles } from '../src/features/tiles.js';
@@ -11,9 +12,10 @@ import type { Engine } from '../src/engine/engine.js';
 import type { ClickHouseEngine } from '../src/engine/clickhouse.js';
 import { addAssessments, addEvents, addHr, memoryWarehouse, type Ev } from './helpers/warehouse.js';
 import { copyWarehouse } from '../src/engine/copy.js';
-import { assertSameRows, chdbMissing, chdbWarehouse, tableRows } from './helpers/engines.js';
+import { assertSameRows, tableRows } from './helpers/engines.js';
+import { clickhouseTargets } from './helpers/clickhouse-server.js';
 
-const skip = chdbMissing ?? false;
+const TARGETS = clickhouseTargets();
 const SPECS = resolveFeatures(featuresSchema.parse({}).definitions);
 const SOURCES = ['events', 'loads', 'assessments', 'hr_records', 'users'];
 const TILES = ['user_day', 'sessions', 'quiz_first_starts', 'user_day_assessments'];
@@ -45,9 +47,9 @@ async function runBoth(duck: Engine, ch: ClickHouseEngine, dates: string[], expe
 
 const featureRows = (e: Engine) => e.all(`SELECT ${e.dialect.toText('cutoff')} AS cutoff_text, * FROM features`);
 
-test('ClickHouse: every default feature, tiles and sessions equal DuckDB’s', { skip }, async () => {
+for (const target of TARGETS) test(`${target.mode}: every default feature, tiles and sessions equal DuckDB’s`, { skip: target.skip }, async () => {
   const duck = await memoryWarehouse();
-  const ch = await chdbWarehouse();
+  const ch = await target.open();
   try {
     await addEvents(duck, [
       ['A', '2024-01-01 10:00:00', 'view', 'c1', 60],
@@ -106,9 +108,9 @@ function generator(seed: number) {
     });
 }
 
-test('ClickHouse: incremental tiles and features after a second load with late events equal DuckDB’s', { skip }, async () => {
+for (const target of TARGETS) test(`${target.mode}: incremental tiles and features after a second load with late events equal DuckDB’s`, { skip: target.skip }, async () => {
   const duck = await memoryWarehouse();
-  const ch = await chdbWarehouse();
+  const ch = await target.open();
   try {
     const gen = generator(42);
     const day0 = Date.UTC(2024, 2, 1);
@@ -153,9 +155,9 @@ test('ClickHouse: incremental tiles and features after a second load with late e
   }
 });
 
-test('ClickHouse: an empty spine and a warehouse without events give the same (empty) results', { skip }, async () => {
+for (const target of TARGETS) test(`${target.mode}: an empty spine and a warehouse without events give the same (empty) results`, { skip: target.skip }, async () => {
   const duck = await memoryWarehouse();
-  const ch = await chdbWarehouse();
+  const ch = await target.open();
   try {
     await addEvents(duck, []);
     await runBoth(duck, ch, ['2024-01-10'], 'full');

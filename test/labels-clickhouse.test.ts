@@ -1,6 +1,7 @@
-// Spine, labels and the training table on ClickHouse (chdb) give the same rows as on DuckDB. Each
-// warehouse is built on DuckDB with the test helpers, its source tables copied into chdb, and both
-// engines run the same stage code from there (tiles and features included).
+// Spine, labels and the training table on ClickHouse (chdb in-process, and a local ClickHouse server
+// over HTTP) give the same rows as on DuckDB. Each warehouse is built on DuckDB with the test helpers,
+// its source tables copied into ClickHouse, and both engines run the same stage code from there (tiles
+// and features included).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -18,10 +19,11 @@ import { buildModelingTables } from '../src/modeling.js';
 import { labelDefSchema, spineSchema, trainingSchema } from '../src/config/modeling.js';
 import { addEvents, addHr, memoryWarehouse, type Ev } from './helpers/warehouse.js';
 import { copyWarehouse } from '../src/engine/copy.js';
-import { assertSameRows, chdbMissing, chdbWarehouse, tableRows } from './helpers/engines.js';
+import { assertSameRows, tableRows } from './helpers/engines.js';
+import { clickhouseTargets, type ClickHouseTarget } from './helpers/clickhouse-server.js';
 import { tmpDir } from './helpers/tmp.js';
 
-const skip = chdbMissing ?? false;
+const TARGETS = clickhouseTargets();
 const AS_OF = '2024-04-01';
 const SPECS_INPUT = ['total_events', { kind: 'events', window_days: 7 }, 'recency', 'total_time', 'role_level'] as const;
 const SPECS = resolveFeatures([...SPECS_INPUT]);
@@ -58,9 +60,9 @@ async function duckWarehouse(): Promise<Engine> {
   return duck;
 }
 
-/** A chdb warehouse holding the DuckDB warehouse's source tables, with its own tiles. */
-async function chdbCopy(duck: Engine): Promise<ClickHouseEngine> {
-  const ch = await chdbWarehouse();
+/** A ClickHouse warehouse (chdb or a server) holding the DuckDB warehouse's source tables, with its own tiles. */
+async function clickhouseCopy(duck: Engine, target: ClickHouseTarget): Promise<ClickHouseEngine> {
+  const ch = await target.open();
   await copyWarehouse(duck, ch, ['users', 'events', 'enrollments', 'hr_records', 'loads']);
   await updateTiles(ch, { sessionGapMinutes: 30 });
   return ch;
@@ -82,9 +84,9 @@ const LABELS = [
   { name: 'fail_late', kind: 'event_within', event_type: 'fail', window_days: 60 },
 ];
 
-test('chdb: every spine kind gives the same spine as DuckDB', { skip }, async () => {
+for (const target of TARGETS) test(`${target.mode}: every spine kind gives the same spine as DuckDB`, { skip: target.skip }, async () => {
   const duck = await duckWarehouse();
-  const ch = await chdbCopy(duck);
+  const ch = await clickhouseCopy(duck, target);
   try {
     for (const [kind, cfg] of Object.entries(SPINES)) {
       const spine = spineSchema.parse(cfg);
@@ -100,9 +102,9 @@ test('chdb: every spine kind gives the same spine as DuckDB', { skip }, async ()
   }
 });
 
-test('chdb: every label kind, censoring included, gives the same labels (and label ids) as DuckDB', { skip }, async () => {
+for (const target of TARGETS) test(`${target.mode}: every label kind, censoring included, gives the same labels (and label ids) as DuckDB`, { skip: target.skip }, async () => {
   const duck = await duckWarehouse();
-  const ch = await chdbCopy(duck);
+  const ch = await clickhouseCopy(duck, target);
   try {
     for (const [kind, cfg] of Object.entries(SPINES)) {
       const spine = spineSchema.parse(cfg);
@@ -127,9 +129,9 @@ test('chdb: every label kind, censoring included, gives the same labels (and lab
   }
 });
 
-test('chdb: the training table (splits, sample weights, sampling, sensitive columns) matches DuckDB', { skip }, async () => {
+for (const target of TARGETS) test(`${target.mode}: the training table (splits, sample weights, sampling, sensitive columns) matches DuckDB`, { skip: target.skip }, async () => {
   const duck = await duckWarehouse();
-  const ch = await chdbCopy(duck);
+  const ch = await clickhouseCopy(duck, target);
   try {
     const cases: Array<{ spine: keyof typeof SPINES; label: string; training: Record<string, unknown> }> = [
       { spine: 'dates', label: 'quiet', training: { imbalance: { method: 'class_weight' } } },
@@ -167,9 +169,9 @@ test('chdb: the training table (splits, sample weights, sampling, sensitive colu
   }
 });
 
-test('chdb: the modelling stages end to end, and their published files (byte-identical run to run)', { skip }, async () => {
+for (const target of TARGETS) test(`${target.mode}: the modelling stages end to end, and their published files (byte-identical run to run)`, { skip: target.skip }, async () => {
   const duck = await duckWarehouse();
-  const ch = await chdbCopy(duck);
+  const ch = await clickhouseCopy(duck, target);
   try {
     const config = pipelineConfigSchema.parse({
       features: { definitions: SPECS_INPUT },

@@ -181,7 +181,7 @@ export const pipelineConfigSchema = z
             user: z.string().default('default'),
             /** The environment variable holding the password (never the password itself). */
             password_env: z.string().default('LEARNPIPE_CLICKHOUSE_PASSWORD'),
-            /** A cluster name: tables become ReplicatedMergeTree on every shard with a Distributed table over them. */
+            /** A cluster name: tables would become ReplicatedMergeTree on every shard with a Distributed table over them; refused for now (docs/engines.md). */
             cluster: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'expected a cluster name').optional(),
             /** chdb's data folder, relative to the config (default: the warehouse path with .chdb). */
             path: z.string().optional(),

@@ -1,4 +1,4 @@
-// The ClickHouse engine: a server or cluster through the official @clickhouse/client, or ClickHouse's
+// The ClickHouse engine: a server through the official @clickhouse/client (one session over HTTP), or ClickHouse's
 // engine embedded in-process through chdb (an optional dependency: it weighs over 500 MB, so it is
 // loaded only when chosen). Both speak the same SQL, rendered by ClickHouseDialect.
 //
@@ -11,6 +11,7 @@
 import { createRequire } from 'node:module';
 import { createReadStream, createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
 import type { Engine, Row, SqlParams, SqlValue } from './engine.js';
 import { EngineError, EngineSetupError } from './engine.js';
 import { ClickHouseDialect } from './dialects/clickhouse.js';
@@ -39,6 +40,9 @@ export const SESSION_SETTINGS: Record<string, string | number> = {
   allow_experimental_lightweight_update: 1,
 };
 
+/** How long a server keeps an idle session (the server's max_session_timeout must allow it; its default is 3600). */
+export const SESSION_TIMEOUT_S = 3600;
+
 export interface ClickHouseOptions {
   /** chdb: an embedded engine keeping its data in `path`; server: a ClickHouse server at `url`. */
   mode: 'chdb' | 'server';
@@ -47,8 +51,10 @@ export interface ClickHouseOptions {
   database?: string;
   username?: string;
   password?: string;
-  /** A cluster name: tables become ReplicatedMergeTree + Distributed (see ClickHouseDialect). */
+  /** A cluster name (tables would be ReplicatedMergeTree + Distributed, see ClickHouseDialect): refused for now, see CLUSTER_UNSUPPORTED. */
   cluster?: string | null;
+  /** Server: seconds a session lasts between two statements (default SESSION_TIMEOUT_S). */
+  sessionTimeout?: number;
 }
 
 /** What the two ways of reaching ClickHouse have in common. */
@@ -60,6 +66,11 @@ interface Transport {
   exportTo(sql: string, params: Record<string, unknown>, format: string, file: string): Promise<void>;
   /** Inserts a local Parquet file's rows into a table (chdb reads it in place; a server receives its bytes). */
   insertParquet(table: string, columns: string[], file: string): Promise<void>;
+  /**
+   * Sends rows in the request body (a server): bound parameters travel in the URL, where a server
+   * takes at most ~1,000 fields and 1 MiB. Without it, rows go as batches of bound VALUES (chdb).
+   */
+  insertRows?(table: string, rows: ReadonlyArray<ReadonlyArray<SqlValue>>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -186,38 +197,119 @@ function chdbTransport(path: string): Transport {
   };
 }
 
+/**
+ * The client's own log: its warnings go to stderr; its error lines are dropped, since every failed
+ * statement is thrown as an EngineError naming the statement (the client would print each one again,
+ * with a stack trace, also for errors that learnpipe handles).
+ */
+class ClientLog {
+  trace() {}
+  debug() {}
+  info() {}
+  warn({ message }: { message: string }) {
+    process.stderr.write(`warning: ClickHouse client: ${message}\n`);
+  }
+  error() {}
+}
+
 async function serverTransport(o: ClickHouseOptions): Promise<Transport> {
   const { createClient } = await import('@clickhouse/client');
+  // (session_timeout and session_check are HTTP parameters, not settings: sent alongside them.)
+  type Settings = NonNullable<Parameters<typeof createClient>[0]>['clickhouse_settings'];
+  // A user or password in the URL (https://user:password@host) wins over the configured one (a URL
+  // with a user alone takes the password from the environment as usual); the client gets them as
+  // options, since given both ways it would warn on every start.
+  const url = new URL(o.url!);
+  const username = url.username ? decodeURIComponent(url.username) : (o.username ?? 'default');
+  const password = url.password ? decodeURIComponent(url.password) : (o.password ?? '');
+  url.username = '';
+  url.password = '';
   // One session, so SET and temporary tables last across statements (as with chdb and DuckDB).
+  const sessionId = `learnpipe-${process.pid}-${Date.now()}`;
+  const timeout = o.sessionTimeout ?? SESSION_TIMEOUT_S;
   const client = createClient({
-    url: o.url,
+    url: url.toString(),
     database: o.database ?? 'default',
-    username: o.username ?? 'default',
-    password: o.password ?? '',
-    session_id: `learnpipe-${process.pid}-${Date.now()}`,
+    username,
+    password,
+    session_id: sessionId,
     request_timeout: 3_600_000,
-    clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
+    clickhouse_settings: {
+      // On every request, not only SET once: should the session ever be lost, no statement runs
+      // without the NULL semantics and synchronous mutations the stage code relies on.
+      ...SESSION_SETTINGS,
+      // A session (its temporary tables) lasts an hour between two statements, not the server's
+      // default 60 s: the client may compute for minutes between statements (SMOTE, the baseline model).
+      session_timeout: String(timeout),
+      output_format_json_quote_64bit_integers: 1,
+      // A feature build can run for minutes without sending a byte: progress headers every 100 s keep
+      // the connection alive through proxies and load balancers that drop idle ones (often after 120 s).
+      send_progress_in_http_headers: 1,
+      http_headers_progress_interval_ms: '100000',
+    },
+    log: { LoggerClass: ClientLog },
   });
+  // After the first statement, every request requires the session to exist (session_check): an expired
+  // one would otherwise be replaced by a new, empty session, its temporary tables silently gone.
+  let started = false;
+  const run = async <T>(f: (settings: Settings) => Promise<T>): Promise<T> => {
+    try {
+      const r = await f(started ? { ...whole, session_check: 1 } : whole);
+      started = true;
+      return r;
+    } catch (err) {
+      if (started && /Session \S+ not found/.test((err as Error).message)) {
+        throw new Error(
+          `the ClickHouse session ended (idle for more than ${timeout} s, the server restarted, or a load balancer sent this request to another server): its temporary tables are gone; run the command again (against one server, not a load balancer)`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  };
+  // The server sends a result once the query has finished (buffering it, in memory or its temp files):
+  // an error after the first rows would otherwise reach the client as a bare "aborted" (the HTTP status
+  // is sent with the first bytes), losing ClickHouse's message.
+  const whole: Settings = { wait_end_of_query: 1 };
   return {
     async exec(sql, params) {
-      await client.command({ query: sql, query_params: params });
+      await run((s) => client.command({ query: sql, query_params: params, clickhouse_settings: s }));
     },
     async query(sql, params) {
-      const rs = await client.query({ query: sql, query_params: params, format: 'JSONCompactEachRowWithNamesAndTypes' });
-      return rs.text();
+      return run(async (s) => (await client.query({ query: sql, query_params: params, format: 'JSONCompactEachRowWithNamesAndTypes', clickhouse_settings: s })).text());
     },
     async exportTo(sql, params, format, file) {
-      const rs = await client.exec({ query: `${sql} FORMAT ${format}`, query_params: params });
-      await pipeline(rs.stream, createWriteStream(file));
+      await run(async (s) => {
+        const rs = await client.exec({ query: `${sql} FORMAT ${format}`, query_params: params, clickhouse_settings: s });
+        await pipeline(rs.stream, createWriteStream(file));
+      });
     },
     async insertParquet(table, columns, file) {
-      await client.insert({ table, values: createReadStream(file), format: 'Parquet', columns: columns as [string, ...string[]] });
+      // Opened first: a missing or unreadable file is this call's error, not an uncaught stream error.
+      const values = createReadStream(file);
+      await once(values, 'open');
+      await run((s) => client.insert({ table, values, format: 'Parquet', columns: columns as [string, ...string[]], clickhouse_settings: s }));
+    },
+    async insertRows(table, rows) {
+      // One JSON array per row, by position (as INSERT … VALUES); 64-bit integers as text, as ClickHouse reads them.
+      const values = rows.map((r) => r.map((v) => (typeof v === 'bigint' ? v.toString() : v)));
+      await run((s) => client.insert({ table, values, format: 'JSONCompactEachRow', clickhouse_settings: s }));
     },
     async close() {
       await client.close();
     },
   };
 }
+
+/**
+ * Why engine.clickhouse.cluster is refused. The stages delete, truncate and update rows of shared
+ * tables, and read them in correlated subqueries; on Distributed tables ClickHouse refuses lightweight
+ * DELETE ("DELETE query is not supported for table …", at the warehouse's creation already) and
+ * correlated subqueries ("… not supported with remote tables", in incremental tile updates).
+ */
+export const CLUSTER_UNSUPPORTED = (cluster: string) =>
+  `engine.clickhouse.cluster (${cluster}) is not supported yet: on Distributed tables ClickHouse has no lightweight DELETE and no correlated subqueries, which creating the warehouse, incremental tiles and labels use; ` +
+  'point engine.clickhouse.url at one server of the cluster without `cluster:` (plain MergeTree tables on that server; docs/engines.md)';
 
 export class ClickHouseEngine implements Engine {
   readonly dialect: ClickHouseDialect;
@@ -232,6 +324,9 @@ export class ClickHouseEngine implements Engine {
   }
 
   static async open(o: ClickHouseOptions): Promise<ClickHouseEngine> {
+    // Refused rather than failing halfway: see CLUSTER_UNSUPPORTED (checked on a local server whose tables
+    // were laid out as on a cluster, docs/engines.md).
+    if (o.cluster) throw new EngineSetupError(CLUSTER_UNSUPPORTED(o.cluster));
     let transport: Transport;
     let location: string;
     if (o.mode === 'chdb') {
@@ -240,6 +335,10 @@ export class ClickHouseEngine implements Engine {
       location = `chdb:${o.path}`;
     } else {
       if (!o.url) throw new EngineSetupError('the ClickHouse server engine needs a URL (engine.clickhouse.url or LEARNPIPE_CLICKHOUSE_URL)');
+      // (Not echoed: it may hold a password.)
+      if (!URL.canParse(o.url) || !/^https?:$/.test(new URL(o.url).protocol)) {
+        throw new EngineSetupError('the ClickHouse server URL (engine.clickhouse.url or LEARNPIPE_CLICKHOUSE_URL) is not an http:// or https:// URL');
+      }
       transport = await serverTransport(o);
       // The URL without credentials (they never reach logs or outputs).
       const u = new URL(o.url);
@@ -253,7 +352,10 @@ export class ClickHouseEngine implements Engine {
     } catch (err) {
       await engine.close();
       if (err instanceof EngineSetupError) throw err;
-      throw new EngineSetupError(`cannot open the ClickHouse warehouse ${location}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+      const message = (err as Error).message.split('\n')[0].trim();
+      // learnpipe creates its tables, not the database (that takes rights a pipeline's user rarely has).
+      const hint = o.mode === 'server' && /Database \S+ does not exist/.test(message) ? ` (create it first: CREATE DATABASE ${engine.dialect.quoteIdent(o.database ?? 'default')})` : '';
+      throw new EngineSetupError(`cannot open the ClickHouse warehouse ${location}: ${message}${hint}`, { cause: err });
     }
     return engine;
   }
@@ -284,6 +386,13 @@ export class ClickHouseEngine implements Engine {
   }
 
   async appendRows(table: string, rows: ReadonlyArray<ReadonlyArray<SqlValue>>): Promise<void> {
+    const insertRows = this.transport.insertRows?.bind(this.transport);
+    if (insertRows) {
+      const BATCH = 50_000;
+      const name = this.dialect.quoteIdent(table);
+      for (let i = 0; i < rows.length; i += BATCH) await this.timed(`INSERT INTO ${name} FORMAT JSONCompactEachRow (${rows.length} rows)`, () => insertRows(name, rows.slice(i, i + BATCH)));
+      return;
+    }
     // Batches of typed placeholders: values stay bound, and one INSERT carries many rows.
     const BATCH = 500;
     for (let i = 0; i < rows.length; i += BATCH) {

@@ -23,7 +23,7 @@ export async function runQaOnly(loaded: LoadedConfig, asOf: string): Promise<{ r
   const engine = await openWarehouse(loaded);
   try {
     const specs = resolveFeatures(loaded.config.features.definitions);
-    const hasFeatures = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'features'`))?.n) > 0;
+    const hasFeatures = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'features' AND table_schema = ${engine.dialect.currentSchema()}`))?.n) > 0;
     let modeling: ModelingSummary | null = null;
     if (hasFeatures && loaded.config.spine) {
       const labels = [];
@@ -35,7 +35,7 @@ export async function runQaOnly(loaded: LoadedConfig, asOf: string): Promise<{ r
         );
         labels.push({ name: d.name, definition_hash: h, rows: Number(r?.rows), positives: Number(r?.p), negatives: Number(r?.n), censored: Number(r?.c), not_at_risk: 0 });
       }
-      const training = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'training'`))?.n) > 0;
+      const training = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'training' AND table_schema = ${engine.dialect.currentSchema()}`))?.n) > 0;
       const rows = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM features`))?.n);
       modeling = {
         tiles: { mode: 'unchanged', users: 0, events_read: 0, last_load_id: 0 },

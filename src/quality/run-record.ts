@@ -59,7 +59,7 @@ export async function stageCounts(engine: Engine): Promise<Record<string, number
   }
   // The feature and training tables exist once a run with a spine has built them.
   for (const t of ['features', 'training']) {
-    const exists = await engine.one<{ n: number }>(`SELECT count(*) AS n FROM information_schema.tables WHERE table_name = $1`, [t]);
+    const exists = await engine.one<{ n: number }>(`SELECT count(*) AS n FROM information_schema.tables WHERE table_name = $1 AND table_schema = ${engine.dialect.currentSchema()}`, [t]);
     if (Number(exists?.n)) out[t] = Number((await engine.one<{ n: number }>(`SELECT count(*) AS n FROM ${t}`))?.n ?? 0);
   }
   return out;

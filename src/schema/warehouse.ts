@@ -18,7 +18,7 @@ export const MIGRATIONS: Record<number, (engine: Engine) => Promise<void>> = {
 };
 
 export async function schemaVersion(engine: Engine): Promise<number | undefined> {
-  const exists = await engine.one(`SELECT count(*) AS n FROM information_schema.tables WHERE table_name = $1`, [meta.name]);
+  const exists = await engine.one(`SELECT count(*) AS n FROM information_schema.tables WHERE table_name = $1 AND table_schema = ${engine.dialect.currentSchema()}`, [meta.name]);
   if (!exists || Number(exists.n) === 0) return undefined;
   const row = await engine.one<{ value: string }>(`SELECT value FROM ${engine.dialect.quoteIdent(meta.name)} WHERE key = 'schema_version'`);
   return row ? Number(row.value) : undefined;
@@ -31,7 +31,7 @@ export async function ensureWarehouse(engine: Engine): Promise<{ created: boolea
   }
   if (current === SCHEMA_VERSION) {
     // Tables added within a version (derived tables) are created when missing.
-    const have = new Set((await engine.all<{ t: string }>(`SELECT table_name AS t FROM information_schema.tables`)).map((r) => r.t));
+    const have = new Set((await engine.all<{ t: string }>(`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ${engine.dialect.currentSchema()}`)).map((r) => r.t));
     const missing = ALL_TABLES.filter((t) => !have.has(t.name));
     if (missing.length) await engine.transaction(async () => { for (const t of missing) for (const sql of engine.dialect.createTableStatements(t, { ifNotExists: true })) await engine.run(sql); });
     return { created: false };
