@@ -19,7 +19,7 @@ import { ingest } from '../src/normalize/ingest.js';
 import { Pseudonymizer } from '../src/privacy/pseudonym.js';
 import { updateTiles } from '../src/features/tiles.js';
 import { buildSpine, computeFeatures } from '../src/features/compute.js';
-import { resolveFeatures } from '../src/features/library.js';
+import { resolveFeatures, tileEventTypes } from '../src/features/library.js';
 import { spineSchema } from '../src/config/modeling.js';
 import { copyToParquet } from '../src/exports/outputs.js';
 
@@ -55,7 +55,7 @@ async function features(file: string, out: string) {
 
 async function timedFeatures(engine: Engine, out: string) {
   const t0 = performance.now();
-  const tiles = await updateTiles(engine, { sessionGapMinutes: 30 });
+  const tiles = await updateTiles(engine, { sessionGapMinutes: 30, eventTypes: tileEventTypes(SPECS) });
   await buildSpine(engine, SPINE, '2025-01-01');
   const f = await computeFeatures(engine, SPECS);
   await copyToParquet(engine, `SELECT * FROM features ORDER BY user_id, cutoff`, out);
@@ -84,7 +84,7 @@ if (mode === 'prepare') {
       'c' || (hash(i * 13) % 400) AS object_id, TIMESTAMP '2024-10-27' + to_seconds((hash(i * 31) % 86400)::BIGINT) AS timestamp_utc, (hash(i * 17) % 1800)::INT AS duration_seconds
     FROM range(${Math.round(n / 300)}) t(i)) TO '${extra}' (HEADER)`);
   // The state a daily run starts from: tiles and features of the previous run.
-  await updateTiles(engine, { sessionGapMinutes: 30 });
+  await updateTiles(engine, { sessionGapMinutes: 30, eventTypes: tileEventTypes(SPECS) });
   await buildSpine(engine, SPINE, '2025-01-01');
   await computeFeatures(engine, SPECS);
   await engine.close();

@@ -3,7 +3,7 @@ import type { Engine } from './engine/engine.js';
 import type { PipelineConfig } from './config/schema.js';
 import { updateTiles, type TileUpdate } from './features/tiles.js';
 import { buildSpine, computeFeatures, type SpineSummary } from './features/compute.js';
-import { resolveFeatures, type FeatureSpec } from './features/library.js';
+import { resolveFeatures, tileEventTypes, type FeatureSpec } from './features/library.js';
 import { computeLabels, type LabelSummary } from './labels/labels.js';
 import { buildTraining, type TrainingSummary } from './training/build.js';
 
@@ -34,7 +34,7 @@ async function timed<T>(timings: Record<string, number>, name: string, log: Stag
 export async function buildModelingTables(engine: Engine, config: PipelineConfig, asOf: string, log?: StageLog): Promise<{ summary: ModelingSummary; specs: FeatureSpec[] } | null> {
   const specs = resolveFeatures(config.features.definitions);
   const timings: Record<string, number> = {};
-  const tiles = await timed(timings, 'tiles', log, () => updateTiles(engine, { sessionGapMinutes: config.features.session_gap_minutes }));
+  const tiles = await timed(timings, 'tiles', log, () => updateTiles(engine, { sessionGapMinutes: config.features.session_gap_minutes, eventTypes: tileEventTypes(specs) }));
   if (!config.spine) return null;
   const spine = await timed(timings, 'spine', log, () => buildSpine(engine, config.spine!, asOf));
   const features = await timed(timings, 'features', log, () => computeFeatures(engine, specs, { full: tiles.mode === 'full' }));

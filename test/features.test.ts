@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { updateTiles } from '../src/features/tiles.js';
 import { buildSpine, computeFeatures } from '../src/features/compute.js';
-import { resolveFeatures } from '../src/features/library.js';
+import { FeatureConfigError, resolveFeatures, tileEventTypes } from '../src/features/library.js';
 import { DEFAULT_FEATURES, featuresSchema, spineSchema } from '../src/config/modeling.js';
 import type { Engine } from '../src/engine/engine.js';
 import { addAssessments, addEvents, addHr, memoryWarehouse } from './helpers/warehouse.js';
@@ -209,4 +209,30 @@ test('changing the session gap rebuilds the tiles', async () => {
 
 test('the default feature set resolves', () => {
   assert.equal(resolveFeatures(DEFAULT_FEATURES as never).length, SPECS.length);
+});
+
+test('tiles count only the event types the features read; a feature reading another is refused until the tiles count it', async () => {
+  const engine = await memoryWarehouse();
+  try {
+    await addEvents(engine, [['A', '2024-01-01 10:00:00', 'view'], ['A', '2024-01-01 10:05:00', 'quiz_start', 'q1'], ['A', '2024-01-02 09:00:00', 'login']]);
+    await engine.run(`INSERT INTO users (user_id, source_ids, match_rule) VALUES ('A', [], 'unmatched')`);
+    const quiz = resolveFeatures(['attempts_per_quiz']);
+    assert.deepEqual(tileEventTypes(quiz), ['quiz_start']);
+    assert.equal((await updateTiles(engine, { sessionGapMinutes: 30, eventTypes: tileEventTypes(quiz) })).mode, 'full');
+    const day = await engine.one<Record<string, unknown>>(`SELECT n_quiz_start, n_view, n_login FROM user_day WHERE day = DATE '2024-01-01'`);
+    assert.deepEqual(day, { n_quiz_start: 1, n_view: null, n_login: null }, 'uncounted types are NULL, not 0');
+    await buildSpine(engine, spineAt('2024-01-03'), '2030-01-01');
+    await computeFeatures(engine, quiz);
+    assert.equal((await engine.one<{ a: number }>(`SELECT attempts_per_quiz AS a FROM features`))?.a, 1);
+
+    const views = resolveFeatures([{ kind: 'event_type_count', event_type: 'view' }, 'last_login_gap']);
+    await assert.rejects(computeFeatures(engine, views), (err: Error) => err instanceof FeatureConfigError && /do not count events of type login, view/.test(err.message));
+    // Another list of types rebuilds the tiles (as a changed session gap does).
+    assert.equal((await updateTiles(engine, { sessionGapMinutes: 30, eventTypes: tileEventTypes(views) })).mode, 'full');
+    await computeFeatures(engine, views);
+    assert.deepEqual(await engine.one(`SELECT events_view, last_login_gap_days FROM features`), { events_view: 1, last_login_gap_days: 1 });
+    await assert.rejects(updateTiles(engine, { sessionGapMinutes: 30, eventTypes: ['viewed'] }), /unknown event types viewed/);
+  } finally {
+    await engine.close();
+  }
 });

@@ -5,8 +5,8 @@
 // lookups (ASOF joins on the tiles), so no raw event is rescanned per cutoff.
 import type { Engine } from '../engine/engine.js';
 import type { SpineConfig } from '../config/modeling.js';
-import type { FeatureSpec } from './library.js';
-import { step, withoutInsertionOrder } from './tiles.js';
+import { FeatureConfigError, tileEventTypes, type FeatureSpec } from './library.js';
+import { countedTileTypes, step, withoutInsertionOrder } from './tiles.js';
 
 export interface SpineSummary {
   rows: number;
@@ -71,6 +71,11 @@ export interface FeatureUpdate {
  */
 export async function computeFeatures(engine: Engine, specs: FeatureSpec[], opts: { full?: boolean } = {}): Promise<FeatureUpdate> {
   const d = engine.dialect;
+  const counted = await countedTileTypes(engine);
+  const uncounted = tileEventTypes(specs).filter((t) => !counted.includes(t));
+  if (uncounted.length) {
+    throw new FeatureConfigError(`features: the tiles do not count events of type ${uncounted.join(', ')}; update them with those types first (updateTiles with eventTypes: tileEventTypes(specs), as learnpipe run does)`);
+  }
   const settings = JSON.stringify({ version: 1, specs: specs.map((s) => [s.name, s.type, s.sql]) });
   const state = await engine.one<{ last_load_id: number; settings: string }>(`SELECT last_load_id, settings FROM tile_state WHERE tile = 'features'`);
   const maxLoad = Number((await engine.one<{ m: number }>(`SELECT coalesce(max(load_id), 0) AS m FROM loads`))?.m ?? 0);
@@ -108,7 +113,7 @@ async function assemble(engine: Engine, specs: FeatureSpec[], spineTable: string
   const d = engine.dialect;
   const DATE = d.sqlType('date');
   const offsets = [...new Set([0, ...specs.flatMap((s) => s.offsets)])].sort((a, b) => a - b);
-  const types = [...new Set(specs.flatMap((s) => s.event_types))].sort();
+  const types = tileEventTypes(specs);
   const needsAssess = specs.some((s) => s.sql.includes('pa.'));
   const needsHr = specs.some((s) => s.sql.includes('h.'));
   const needsTeam = specs.some((s) => s.sql.includes('tm.'));

@@ -27,6 +27,11 @@ const diff = (col: string, n: number | null) => (n ? `(coalesce(p0.${col}, 0) - 
 
 export class FeatureConfigError extends Error {}
 
+/** The event types whose per-day counts the features read (the tiles count only these; see TileOptions). */
+export function tileEventTypes(specs: FeatureSpec[]): string[] {
+  return [...new Set(specs.flatMap((s) => s.event_types))].sort();
+}
+
 export function resolveFeatures(defs: FeatureDef[]): FeatureSpec[] {
   const specs = defs.map((d) => resolveOne(typeof d === 'string' ? { kind: d } : d));
   const seen = new Set<string>();
@@ -88,7 +93,7 @@ function resolveOne(d: Exclude<FeatureDef, string>): FeatureSpec {
       return make('recency_s', 'bigint', 'Seconds from the last event before the cutoff to the cutoff (NULL without events).', `date_diff('second', p0.last_ts, s.cutoff)`, 'keep');
     case 'last_login_gap':
       noWindow();
-      return make('last_login_gap_days', 'bigint', 'Days from the last UTC day with a login to the cutoff day (NULL without logins).', `date_diff('day', p0.last_login_day, CAST(s.cutoff AS DATE))`, 'keep');
+      return make('last_login_gap_days', 'bigint', 'Days from the last UTC day with a login to the cutoff day (NULL without logins).', `date_diff('day', p0.last_login_day, CAST(s.cutoff AS DATE))`, 'keep', ev, { event_types: ['login'] });
     case 'event_type_count': {
       if (!d.event_type) throw new FeatureConfigError('features: event_type_count needs event_type (e.g. { kind: event_type_count, event_type: view })');
       return make(`events_${d.event_type}${suffix}`, 'bigint', `Events of type ${d.event_type} ${win}.`, diff(`c_n_${d.event_type}`, n), 'zero', ev, { event_types: [d.event_type] });

@@ -14,6 +14,12 @@ import { EVENT_TYPES } from '../schema/canonical.js';
 
 export interface TileOptions {
   sessionGapMinutes: number;
+  /**
+   * Event types to count per day (user_day.n_<type>; the others are NULL). Default: every type. Each
+   * counted type is a column on every day tile, so the pipeline counts only what its features read
+   * (tileEventTypes); a change of the list rebuilds the tiles, as a change of the session gap does.
+   */
+  eventTypes?: readonly string[];
   /** Rebuild everything, ignoring the tile state. */
   full?: boolean;
 }
@@ -30,8 +36,22 @@ export interface TileUpdate {
 const TILE = 'activity';
 const SESSION_KEY = ['uid', 'session_start'];
 
+function countedTypes(o: TileOptions): string[] {
+  const types = o.eventTypes ? [...new Set(o.eventTypes)] : [...EVENT_TYPES];
+  const unknown = types.filter((t) => !(EVENT_TYPES as readonly string[]).includes(t));
+  if (unknown.length) throw new Error(`tiles: unknown event types ${unknown.join(', ')} (canonical types: ${EVENT_TYPES.join(', ')})`);
+  return EVENT_TYPES.filter((t) => types.includes(t));
+}
+
 function settingsOf(o: TileOptions): string {
-  return JSON.stringify({ version: 1, session_gap_minutes: o.sessionGapMinutes });
+  return JSON.stringify({ version: 2, session_gap_minutes: o.sessionGapMinutes, event_types: countedTypes(o) });
+}
+
+/** The event types the tiles count, from their recorded settings (every type for tiles built before the list was recorded). */
+export async function countedTileTypes(engine: Engine): Promise<string[]> {
+  const state = await engine.one<{ settings: string }>(`SELECT settings FROM tile_state WHERE tile = $1`, [TILE]);
+  const types = state ? (JSON.parse(state.settings) as { event_types?: string[] }).event_types : undefined;
+  return types ?? [...EVENT_TYPES];
 }
 
 export async function updateTiles(engine: Engine, o: TileOptions): Promise<TileUpdate> {
@@ -220,14 +240,17 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
 
   // Day tiles: aggregated by integer keys and written in one statement (nothing as large as the events
   // is materialised next to them).
-  // Per-type counts are computed only for the types present in the events read (the others are 0):
-  // each counted type adds a column to every one of the (many) day groups.
-  const present = new Set((await engine.all<{ t: number }>(`SELECT DISTINCT ty AS t FROM __ev WHERE NOT ctx AND ty IS NOT NULL`)).map((r) => EVENT_TYPES[Number(r.t) - 1]));
+  // Per-type counts only for the counted types (the others are NULL), and among those only for the
+  // types present in the events read (the others are 0): each one adds a column to every one of the
+  // (many) day groups.
+  const counted = new Set<string>(countedTypes(o));
+  const present = new Set<string>((await engine.all<{ t: number }>(`SELECT DISTINCT ty AS t FROM __ev WHERE NOT ctx AND ty IS NOT NULL`)).map((r) => EVENT_TYPES[Number(r.t) - 1]).filter((t) => counted.has(t)));
   const typeCols = EVENT_TYPES.map((t, i) => (present.has(t) ? `, count(*) FILTER (WHERE ty = ${i + 1}) AS n_${t}` : '')).join('');
   const typeSingle = EVENT_TYPES.map((t, i) => (present.has(t) ? `, CAST(coalesce(ty = ${i + 1}, false) AS BIGINT)` : '')).join('');
+  const typeValue = (t: string) => (present.has(t) ? `d.n_${t}` : counted.has(t) ? '0' : d.typedNull('bigint'));
   const typeNames = EVENT_TYPES.map((t) => `n_${t}`);
   await step(engine, 'tiles: user_day', `INSERT INTO user_day (uid, day, events, duration_seconds, first_ts, last_ts, sessions_started, session_seconds, new_quiz_objects, ${typeNames.join(', ')})
-    SELECT d.uid, d.day, d.events, d.duration_seconds, d.first_ts, d.last_ts, d.sessions_started, d.session_seconds, coalesce(q.n, 0), ${EVENT_TYPES.map((t) => (present.has(t) ? `d.n_${t}` : '0')).join(', ')}
+    SELECT d.uid, d.day, d.events, d.duration_seconds, d.first_ts, d.last_ts, d.sessions_started, d.session_seconds, coalesce(q.n, 0), ${EVENT_TYPES.map(typeValue).join(', ')}
     FROM (
       SELECT uid, CAST(ts AS ${DATE}) AS day, count(*) AS events, coalesce(${d.floatSum('duration_seconds')}, 0) AS duration_seconds,
         min(ts) AS first_ts, max(ts) AS last_ts,

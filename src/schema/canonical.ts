@@ -262,7 +262,9 @@ export const meta: TableDef = {
 // pseudonym on every row was the largest part of a rebuild.
 const learnerPseudonym = c('user_id', 'varchar', false, 'pseudonym', 'Learner pseudonym.');
 const tileLearner = c('uid', 'integer', false, 'internal', 'Learner key (see learner_keys).');
-const typeCounts = EVENT_TYPES.map((t) => c(`n_${t}`, 'bigint', false, 'internal', `Events of type ${t} that day.`));
+// Per-type counts are kept only for the types some configured feature reads (see TileOptions.eventTypes):
+// on sparse activity each counted type is a column on millions of day tiles.
+const typeCounts = EVENT_TYPES.map((t) => c(`n_${t}`, 'bigint', true, 'internal', `Events of type ${t} that day (NULL when no configured feature counts this type).`));
 
 export const learnerKeys: TableDef = {
   name: 'learner_keys',
