@@ -37,7 +37,7 @@ const TILE = 'activity';
 const SESSION_KEY = ['uid', 'session_start'];
 
 function countedTypes(o: TileOptions): string[] {
-  const types = o.eventTypes ? [...new Set(o.eventTypes)] : [...EVENT_TYPES];
+  const types: readonly string[] = o.eventTypes ?? EVENT_TYPES;
   const unknown = types.filter((t) => !(EVENT_TYPES as readonly string[]).includes(t));
   if (unknown.length) throw new Error(`tiles: unknown event types ${unknown.join(', ')} (canonical types: ${EVENT_TYPES.join(', ')})`);
   return EVENT_TYPES.filter((t) => types.includes(t));
@@ -117,7 +117,7 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
   const [TS, DATE] = [d.sqlType('timestamp'), d.sqlType('date')];
   const gap = `INTERVAL ${Math.round(o.sessionGapMinutes * 60)} SECOND`;
   const full = sinceLoad === null;
-  const temps = ['__learners', '__t0', '__recent', '__lo', '__inc_read', '__aff', '__uid', '__inc_ev', '__ev', '__quiz_new', '__quiz_day', '__aff_a'];
+  const temps = ['__learners', '__t0', '__recent', '__lo', '__inc_read', '__uid', '__inc_ev', '__ev', '__quiz_new', '__quiz_day', '__aff_a'];
   for (const t of temps) await engine.run(`DROP TABLE IF EXISTS ${t}`);
 
   // __uid: the learners to recompute, with their integer key (uid, from learner_keys), used instead of
@@ -161,17 +161,16 @@ async function rebuild(engine: Engine, o: TileOptions, sinceLoad: number | null,
       SELECT l.uid AS uid, e.timestamp_utc AS ts, e.event_type AS event_type, e.object_id AS object_id, e.duration_seconds AS duration_seconds
       FROM (SELECT user_id, timestamp_utc, event_type, object_id, duration_seconds FROM events WHERE timestamp_utc >= CAST($1 AS ${TS})) e
       JOIN __lo l ON l.user_id = e.user_id AND e.timestamp_utc >= l.lo_day - ${gap}`, [lo]);
-    await step(engine, 'tiles: affected learners', `CREATE TEMPORARY TABLE __aff AS
+    await step(engine, 'tiles: affected learners', `CREATE TEMPORARY TABLE __uid AS
       SELECT uid, user_id, start_u, CAST(date_trunc('day', start_u) AS ${TS}) AS from_day FROM (
         SELECT l.uid AS uid, l.user_id AS user_id, least(l.t0, coalesce(min(r.ts), l.t0), coalesce(l.rs, l.t0)) AS start_u
         FROM __lo l LEFT JOIN __inc_read r ON r.uid = l.uid AND r.ts >= l.t0 - ${gap}
         GROUP BY l.uid, l.user_id, l.t0, l.rs)`);
-    await engine.run(`CREATE TEMPORARY TABLE __uid AS SELECT uid, user_id, start_u, from_day FROM __aff`);
-    const fromDay = (await engine.one<{ f: string | null }>(`SELECT ${d.toText('min(from_day)')} AS f FROM __aff`))?.f ?? null;
-    await step(engine, 'tiles: delete user_day', d.deleteWhere('user_day', 'd', `d.day >= CAST(CAST($1 AS ${TS}) AS ${DATE}) AND d.uid = a.uid AND d.day >= CAST(a.from_day AS ${DATE})`, ['uid', 'day'], '__aff a'), [fromDay]);
+    const fromDay = (await engine.one<{ f: string | null }>(`SELECT ${d.toText('min(from_day)')} AS f FROM __uid`))?.f ?? null;
+    await step(engine, 'tiles: delete user_day', d.deleteWhere('user_day', 'd', `d.day >= CAST(CAST($1 AS ${TS}) AS ${DATE}) AND d.uid = a.uid AND d.day >= CAST(a.from_day AS ${DATE})`, ['uid', 'day'], '__uid a'), [fromDay]);
     // (A session starting at or after start_u ends within a gap of t0 or later, so it is among __recent.)
-    await step(engine, 'tiles: delete sessions', d.deleteWhere('sessions', '', `${d.rowIdentity(SESSION_KEY)} IN (SELECT r.rid FROM __recent r JOIN __aff a ON a.uid = r.uid AND r.session_start >= a.start_u)`, SESSION_KEY));
-    await step(engine, 'tiles: delete quiz starts', d.deleteWhere('quiz_first_starts', 'q', `q.first_ts >= CAST($1 AS ${TS}) AND q.uid = a.uid AND q.first_ts >= a.from_day`, ['uid', 'object_id'], '__aff a'), [fromDay]);
+    await step(engine, 'tiles: delete sessions', d.deleteWhere('sessions', '', `${d.rowIdentity(SESSION_KEY)} IN (SELECT r.rid FROM __recent r JOIN __uid a ON a.uid = r.uid AND r.session_start >= a.start_u)`, SESSION_KEY));
+    await step(engine, 'tiles: delete quiz starts', d.deleteWhere('quiz_first_starts', 'q', `q.first_ts >= CAST($1 AS ${TS}) AND q.uid = a.uid AND q.first_ts >= a.from_day`, ['uid', 'object_id'], '__uid a'), [fromDay]);
     // The events the recomputation reads: from from_day on, and those within a gap before it, the
     // last of which is read as context (ctx, below) for the first session gap. (An earlier event
     // leaves the first one a session start, as no previous event would.)
