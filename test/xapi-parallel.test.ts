@@ -53,25 +53,38 @@ async function dump(engine: Engine) {
   };
 }
 
-async function load(files: Record<string, string | Buffer>, glob: string, workers: boolean, sizes: { chunkBytes: number; partRows: number } = { chunkBytes: 1500, partRows: 64 }) {
-  const dir = writeProject({ 'pipeline.yaml': `warehouse: wh.duckdb\nconnectors:\n  - { name: x, kind: xapi, path: "${glob}", accounts: { "https://lms.example.com": lms } }\n` });
-  for (const [rel, body] of Object.entries(files)) writeProject({ [rel]: body as string }, dir);
-  const { engine, run } = await openProject(dir);
-  const env = process.env.LEARNPIPE_PARSE_WORKERS;
+const projectYaml = (glob: string) => `warehouse: wh.duckdb\nconnectors:\n  - { name: x, kind: xapi, path: "${glob}", accounts: { "https://lms.example.com": lms } }\n`;
+const SMALL = { chunkBytes: 1500, partRows: 64 };
+
+/** Runs fn with files parsed by the workers from the first byte (or never) in chunks and parts of these sizes, LEARNPIPE_PARSE_WORKERS unset; all restored after. */
+async function withParseSettings<T>(workers: boolean, sizes: { chunkBytes: number; partRows: number }, fn: () => Promise<T>): Promise<T> {
   const before = [setParallelMinBytes(workers ? 0 : Infinity), setChunkBytes(sizes.chunkBytes), setPartRows(sizes.partRows)] as const;
+  const env = process.env.LEARNPIPE_PARSE_WORKERS;
   if (env !== undefined) delete process.env.LEARNPIPE_PARSE_WORKERS;
-  const chunks = parsedChunks.count;
   try {
-    const s = await run();
-    // The workers did parse (many chunks), or did not, as asked.
-    if (workers) assert.ok(parsedChunks.count - chunks >= Math.min(20, Math.floor(Buffer.byteLength(Object.values(files).join('')) / sizes.chunkBytes)), `${parsedChunks.count - chunks} chunks`);
-    else assert.equal(parsedChunks.count, chunks);
-    return { summary: s.sources.map((x) => [x.target, x.statements, x.rows_read, x.accepted, x.rejected, x.voided, x.reconciled]), ...(await dump(engine)) };
+    return await fn();
   } finally {
     setParallelMinBytes(before[0]);
     setChunkBytes(before[1]);
     setPartRows(before[2]);
     if (env !== undefined) process.env.LEARNPIPE_PARSE_WORKERS = env;
+  }
+}
+
+async function load(files: Record<string, string | Buffer>, glob: string, workers: boolean, sizes = SMALL) {
+  const dir = writeProject({ 'pipeline.yaml': projectYaml(glob) });
+  for (const [rel, body] of Object.entries(files)) writeProject({ [rel]: body as string }, dir);
+  const { engine, run } = await openProject(dir);
+  const chunks = parsedChunks.count;
+  try {
+    return await withParseSettings(workers, sizes, async () => {
+      const s = await run();
+      // The workers did parse (many chunks), or did not, as asked.
+      if (workers) assert.ok(parsedChunks.count - chunks >= Math.min(20, Math.floor(Buffer.byteLength(Object.values(files).join('')) / sizes.chunkBytes)), `${parsedChunks.count - chunks} chunks`);
+      else assert.equal(parsedChunks.count, chunks);
+      return { summary: s.sources.map((x) => [x.target, x.statements, x.rows_read, x.accepted, x.rejected, x.voided, x.reconciled]), ...(await dump(engine)) };
+    });
+  } finally {
     await engine.close();
   }
 }
@@ -122,36 +135,31 @@ test('parse workers: the first big file starts parsing while files are hashed; w
   const lines = mixedLines();
   const a = lines.slice(0, 200).join('\n') + '\n';
   const b = lines.slice(200).join('\n') + '\n';
-  const dir = writeProject({ 'pipeline.yaml': `warehouse: wh.duckdb\nconnectors:\n  - { name: x, kind: xapi, path: "raw/*.jsonl", accounts: { "https://lms.example.com": lms } }\n`, 'raw/a.jsonl': a });
+  const dir = writeProject({ 'pipeline.yaml': projectYaml('raw/*.jsonl'), 'raw/a.jsonl': a });
   const { engine, run } = await openProject(dir);
-  const before = [setParallelMinBytes(0), setChunkBytes(1500), setPartRows(64)] as const;
-  const env = process.env.LEARNPIPE_PARSE_WORKERS;
-  if (env !== undefined) delete process.env.LEARNPIPE_PARSE_WORKERS;
   try {
-    const first = await run();
-    const after1 = await dump(engine);
-    // a.jsonl again (begun early, then skipped: loaded before), and b.jsonl new.
-    writeProject({ 'raw/b.jsonl': b }, dir);
-    const second = await run();
-    assert.equal(first.sources[0].files_loaded, 1);
-    assert.equal(second.sources[0].files_loaded, 1);
-    assert.equal(second.sources[0].files_skipped, 1);
-    const after2 = await dump(engine);
-    assert.deepEqual(after2.files.map((f) => f.path), ['raw/a.jsonl', 'raw/b.jsonl']);
-    assert.ok(after2.events.length > after1.events.length);
-    // The same rows as loading both files in one run, in-thread (under other load ids: two runs here).
-    const both = await load({ 'raw/a.jsonl': a, 'raw/b.jsonl': b }, 'raw/*.jsonl', false);
-    const noLoad = (rows: Array<Record<string, unknown>>) => rows.map(({ load_id, ...r }) => JSON.stringify(r)).sort();
-    assert.deepEqual(noLoad(after2.events), noLoad(both.events));
-    assert.deepEqual(after2.rejects.map((r) => [r.location, r.reason, r.detail]), both.rejects.map((r) => [r.location, r.reason, r.detail]));
-    // Nothing new at all: the early parsing is stopped and the run ends.
-    const third = await run();
-    assert.equal(third.sources[0].files_skipped, 2);
+    await withParseSettings(true, SMALL, async () => {
+      const first = await run();
+      const after1 = await dump(engine);
+      // a.jsonl again (begun early, then skipped: loaded before), and b.jsonl new.
+      writeProject({ 'raw/b.jsonl': b }, dir);
+      const second = await run();
+      assert.equal(first.sources[0].files_loaded, 1);
+      assert.equal(second.sources[0].files_loaded, 1);
+      assert.equal(second.sources[0].files_skipped, 1);
+      const after2 = await dump(engine);
+      assert.deepEqual(after2.files.map((f) => f.path), ['raw/a.jsonl', 'raw/b.jsonl']);
+      assert.ok(after2.events.length > after1.events.length);
+      // The same rows as loading both files in one run, in-thread (under other load ids: two runs here).
+      const both = await load({ 'raw/a.jsonl': a, 'raw/b.jsonl': b }, 'raw/*.jsonl', false);
+      const noLoad = (rows: Array<Record<string, unknown>>) => rows.map(({ load_id, ...r }) => JSON.stringify(r)).sort();
+      assert.deepEqual(noLoad(after2.events), noLoad(both.events));
+      assert.deepEqual(after2.rejects.map((r) => [r.location, r.reason, r.detail]), both.rejects.map((r) => [r.location, r.reason, r.detail]));
+      // Nothing new at all: the early parsing is stopped and the run ends.
+      const third = await run();
+      assert.equal(third.sources[0].files_skipped, 2);
+    });
   } finally {
-    setParallelMinBytes(before[0]);
-    setChunkBytes(before[1]);
-    setPartRows(before[2]);
-    if (env !== undefined) process.env.LEARNPIPE_PARSE_WORKERS = env;
     await engine.close();
   }
 });
