@@ -348,7 +348,11 @@ export class ClickHouseEngine implements Engine {
     }
     const engine = new ClickHouseEngine(location, transport, o.cluster ?? null, o.mode === 'chdb');
     try {
-      for (const [k, v] of Object.entries(SESSION_SETTINGS)) await engine.run(`SET ${k} = ${typeof v === 'number' ? v : engine.dialect.quoteString(v)}`);
+      // chdb keeps the session's settings once SET; a server receives them with every request
+      // (serverTransport), so there one statement checks the connection, the credentials and the database.
+      if (o.mode === 'chdb') {
+        for (const [k, v] of Object.entries(SESSION_SETTINGS)) await engine.run(`SET ${k} = ${typeof v === 'number' ? v : engine.dialect.quoteString(v)}`);
+      } else await engine.run(`SELECT 1`);
     } catch (err) {
       await engine.close();
       if (err instanceof EngineSetupError) throw err;
